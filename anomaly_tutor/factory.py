@@ -19,7 +19,7 @@ __all__ = ['DEFAULT_SIZE', 'FACTORY_VERSION', 'MIN_DEFECT_PX', 'MAX_DEFECT_FRAC'
            'defect_plan', 'write_category', 'package_version', 'read_record', 'write_record', 'make_factory',
            'ensure_factory']
 
-# %% ../nbs/01_factory.ipynb #bd2ce46e
+# %% ../nbs/01_factory.ipynb #b5d2061a
 import json, math, shutil, time, zlib
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +32,7 @@ from scipy import ndimage
 from skimage import data as skdata
 from tqdm.auto import tqdm
 
-# %% ../nbs/01_factory.ipynb #a278d7f9
+# %% ../nbs/01_factory.ipynb #a0e09a33
 DEFAULT_SIZE = 128  # default image side in pixels
 FACTORY_VERSION = 1  # bump when a change alters the generated pixels
 MIN_DEFECT_PX = 8  # a defect must change at least this many pixels (at 128 px; scaled with the image area)
@@ -46,7 +46,7 @@ FACTORY_CATEGORIES = {
     'chip':   dict(kind='object', defects=('deformation', 'missing_part', 'print_error', 'scratch')),
 }
 
-# %% ../nbs/01_factory.ipynb #baabc241
+# %% ../nbs/01_factory.ipynb #97aa5095
 SPLITS = {'train': 0, 'test_good': 1, 'test_defect': 2}
 
 def category_seed(seed:int, # global seed of the factory
@@ -60,7 +60,7 @@ def sample_rng(seed:int, name:str, split:str, idx:int)->np.random.Generator:
     ss = category_seed(seed, name)
     return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(SPLITS[split], idx)))
 
-# %% ../nbs/01_factory.ipynb #8de70c66
+# %% ../nbs/01_factory.ipynb #e316af4b
 @lru_cache(maxsize=8)
 def grid(h:int): # canvas side in pixels
     "Pixel-centre coordinates `(X, Y)` of an `h` x `h` canvas, in image units (0..1); read-only, cached."
@@ -72,7 +72,7 @@ def downsample2(img:np.ndarray)->np.ndarray:
     "Anti-aliased 2x downsampling: the mean of every 2x2 block."
     return (img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2]) * 0.25
 
-# %% ../nbs/01_factory.ipynb #9de0c6af
+# %% ../nbs/01_factory.ipynb #ade5b61f
 def f32(d:dict)->dict:
     "Parameters as float32 arrays and Python floats, so rendering stays float32 (numpy 2 promotes to float64 scalars)."
     def conv(v):
@@ -85,7 +85,7 @@ def to_uint8(img:np.ndarray)->np.ndarray:
     "Round and clip a float image in 0..255 to `uint8`."
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
-# %% ../nbs/01_factory.ipynb #97c2275c
+# %% ../nbs/01_factory.ipynb #fe2a79cf
 def smooth_noise(rng, h:int, sigma:float)->np.ndarray:
     "Zero-mean, unit-std blurred white noise on an `h` x `h` canvas (`sigma` in pixels)."
     k = max(1, int(sigma / 3)); m = -(-h // k)  # wide blurs are made on a k times smaller canvas, then enlarged
@@ -104,7 +104,7 @@ def camera(hi:np.ndarray, noise:np.ndarray)->np.ndarray:
     "The camera: area-downsample the 2x render `hi` and add the sensor `noise` field."
     return np.clip(downsample2(hi) + noise, 0, 255)
 
-# %% ../nbs/01_factory.ipynb #818eb45d
+# %% ../nbs/01_factory.ipynb #986549ad
 TEXTURES = {  # name: (scikit-image loader, dark colour, light colour, max rotation in degrees)
     'brick': (skdata.brick, (70, 26, 18), (226, 148, 110), 4),
     'grass': (skdata.grass, (18, 38, 8), (168, 206, 92), 180),
@@ -118,7 +118,7 @@ def texture_source(name:str)->np.ndarray:
     lo, hi = np.percentile(g, [1, 99])
     return np.clip((g - lo) / (hi - lo), 0, 1).astype(np.float32)
 
-# %% ../nbs/01_factory.ipynb #a0286ce4
+# %% ../nbs/01_factory.ipynb #c04d157a
 def light_scene(rng)->dict:
     "Random lighting: direction towards the light (image plane), gradient strength, overall brightness."
     az = np.deg2rad(rng.uniform(195, 255))
@@ -130,7 +130,7 @@ def light_field(X, Y, light:dict)->np.ndarray:
     lx, ly = light['xy']
     return light['bright'] * (1 + 2 * light['grad'] * ((X - 0.5) * lx + (Y - 0.5) * ly))
 
-# %% ../nbs/01_factory.ipynb #23bd0c34
+# %% ../nbs/01_factory.ipynb #86bc8799
 def texture_scene(rng, name:str, size:int)->dict:
     "Draw the random parameters of one normal texture sample."
     rot = np.deg2rad(rng.uniform(-1, 1) * TEXTURES[name][3])
@@ -140,7 +140,7 @@ def texture_scene(rng, name:str, size:int)->dict:
                 flip=rng.random(2) < 0.5, contrast=rng.uniform(0.8, 1.2), gamma=np.exp(rng.uniform(-0.2, 0.2)),
                 tint=1 + rng.normal(0, 0.02, 3), light=light_scene(rng), noise=sensor_noise(rng, size)))
 
-# %% ../nbs/01_factory.ipynb #b89c5d43
+# %% ../nbs/01_factory.ipynb #0bbabe71
 def render_texture(sc:dict, defect:dict=None):
     "Render a texture scene on the 2x canvas: `(image, support)`; the support (where defects may go) is everything."
     h = 2 * sc['size']; s = sc['crop'] / h
@@ -157,7 +157,7 @@ def render_texture(sc:dict, defect:dict=None):
     img = rgb * np.float32(sc['tint']) * light_field(X, Y, sc['light'])[..., None]
     return img, np.ones((h, h), np.float32)
 
-# %% ../nbs/01_factory.ipynb #13ade5d4
+# %% ../nbs/01_factory.ipynb #da3ee4f0
 def polyline_alpha(h:int, # canvas side
                    lines, # list of `(points, thickness)`: points `(n, 2)` in image units, thickness in canvas px
                   )->np.ndarray:
@@ -173,7 +173,7 @@ def bezier(ctrl, n:int=64)->np.ndarray:
     t = np.linspace(0, 1, n)[:, None]; p0, p1, p2, p3 = np.asarray(ctrl, np.float64)
     return (1-t)**3*p0 + 3*(1-t)**2*t*p1 + 3*(1-t)*t**2*p2 + t**3*p3
 
-# %% ../nbs/01_factory.ipynb #19670770
+# %% ../nbs/01_factory.ipynb #9efbe782
 def blob_params(rng, r:float, rough:float=0.25, k:int=5)->tuple:
     "Random shape of an irregular blob of mean radius `r`: harmonic amplitudes and phases."
     amp = rough * rng.uniform(0, 1, k) / np.arange(2, k + 2)
@@ -191,7 +191,7 @@ def coverage(sdf:np.ndarray, h:int)->np.ndarray:
     "Anti-aliased coverage of the region `sdf < 0` on an `h`-pixel canvas."
     return np.clip(0.5 - sdf * h, 0, 1)
 
-# %% ../nbs/01_factory.ipynb #201aadee
+# %% ../nbs/01_factory.ipynb #176bd4f9
 def random_point(rng, support:np.ndarray, margin:float=0.06)->np.ndarray:
     "A random point (image units) well inside `support`, away from the picture's border by `margin`."
     h = support.shape[0]; X, Y = grid(h)
@@ -210,7 +210,7 @@ def blend(img, alpha, target)->np.ndarray:
     a = alpha[..., None]
     return img * (1 - a) + target * a
 
-# %% ../nbs/01_factory.ipynb #a56679d5
+# %% ../nbs/01_factory.ipynb #ec9d48f0
 def scratch(rng, img, support, sc):
     "A thin curved scratch (a cubic Bezier curve), bright or dark, of random strength."
     h = img.shape[0]; p0 = random_point(rng, support)
@@ -221,7 +221,7 @@ def scratch(rng, img, support, sc):
     target = np.float32(235) if rng.random() < 0.6 else img * 0.3
     return blend(img, a, target)
 
-# %% ../nbs/01_factory.ipynb #b3b05498
+# %% ../nbs/01_factory.ipynb #b6ad0130
 def random_walk(rng, p0, ang:float, n:int, step:float, turn:float=0.3)->np.ndarray:
     "`n + 1` points of a random walk from `p0` with heading `ang`, wobbling by `turn` rad per step."
     angs = ang + np.cumsum(rng.normal(0, turn, n)) * 0.5 + rng.normal(0, turn, n) * 0.5
@@ -239,7 +239,7 @@ def crack(rng, img, support, sc):
     a = polyline_alpha(h, lines) * support * rng.uniform(0.7, 0.95)
     return blend(img, a, img * 0.15)
 
-# %% ../nbs/01_factory.ipynb #b2b2c15d
+# %% ../nbs/01_factory.ipynb #4e9622dc
 def hole(rng, img, support, sc):
     "An irregular dark hole with a lit inner wall and a shaded, raised rim."
     h = img.shape[0]; c = random_point(rng, support, 0.1); r = rng.uniform(0.018, 0.055)
@@ -252,7 +252,7 @@ def hole(rng, img, support, sc):
     out = img.copy(); out[w] = blend(img[w] * shade[..., None], inside, depth)
     return out
 
-# %% ../nbs/01_factory.ipynb #0f0e8fbc
+# %% ../nbs/01_factory.ipynb #f3f54251
 STAIN_TINTS = {'oil': (0.45, 0.42, 0.36), 'rust': (1.0, 0.6, 0.35), 'water': (0.78, 0.78, 0.8),
                'ink': (0.55, 0.62, 1.0), 'bleach': (1.25, 1.25, 1.2)}
 
@@ -267,7 +267,7 @@ def stain(rng, img, support, sc):
     out = img.copy(); out[w] = blend(img[w], a * rng.uniform(0.4, 0.9), np.minimum(img[w] * tint, 255))
     return out
 
-# %% ../nbs/01_factory.ipynb #8eeaaa5c
+# %% ../nbs/01_factory.ipynb #d8c416ab
 FIBRE_COLOURS = [(30, 30, 34), (40, 60, 150), (235, 232, 225), (170, 40, 35)]
 
 def contamination(rng, img, support, sc):
@@ -286,10 +286,10 @@ def contamination(rng, img, support, sc):
         out[w] = blend(out[w], coverage(sdf, h) * support[w], shine)
     return out
 
-# %% ../nbs/01_factory.ipynb #2c175436
+# %% ../nbs/01_factory.ipynb #81c5d07a
 SURFACE_DEFECTS = dict(scratch=scratch, crack=crack, hole=hole, stain=stain, contamination=contamination)
 
-# %% ../nbs/01_factory.ipynb #f6ef9442
+# %% ../nbs/01_factory.ipynb #6c06df86
 def pose_scene(rng, max_rot:float, max_shift:float=0.045, max_scale:float=0.04)->dict:
     "Random pose: centre (image units), rotation (rad, up to `max_rot` degrees) and scale."
     return dict(centre=0.5 + rng.uniform(-max_shift, max_shift, 2), rot=np.deg2rad(rng.uniform(-max_rot, max_rot)),
@@ -306,7 +306,7 @@ def to_image_dir(u, v, pose:dict):
     c, s = math.cos(pose['rot']), math.sin(pose['rot'])
     return c * u - s * v, s * u + c * v
 
-# %% ../nbs/01_factory.ipynb #dd9827b6
+# %% ../nbs/01_factory.ipynb #03e455d7
 def backdrop_scene(rng, size:int, base)->dict:
     "Random parameters shared by all objects: light, backdrop colour and texture, sensor noise."
     h = 2 * size
@@ -315,7 +315,7 @@ def backdrop_scene(rng, size:int, base)->dict:
     return dict(size=size, light=light_scene(rng), noise=sensor_noise(rng, size), grain=grain,
                 bg=np.float32(base) * (1 + rng.normal(0, 0.02, 3)).astype(np.float32) * tex[..., None])
 
-# %% ../nbs/01_factory.ipynb #494dd9ca
+# %% ../nbs/01_factory.ipynb #61c0293b
 def object_window(pose:dict, eu:float, ev:float, h:int):
     "Slice of an `h`-pixel canvas holding an object with half extents `eu`, `ev` (object frame) in `pose`."
     c, s, k = abs(math.cos(pose['rot'])), abs(math.sin(pose['rot'])), pose['scale']
@@ -328,7 +328,7 @@ def paste(h:int, win, a:np.ndarray)->np.ndarray:
     out = np.zeros((h, h, *a.shape[2:]), np.float32); out[win] = a
     return out
 
-# %% ../nbs/01_factory.ipynb #5f57781b
+# %% ../nbs/01_factory.ipynb #537a3c07
 def composite(sc:dict, obj:np.ndarray, cov:np.ndarray, win)->np.ndarray:
     "Put an object (colour `obj`, coverage `cov`, both in window `win`) on the lit backdrop, with a soft shadow."
     h = 2 * sc['size']; X, Y = grid(h); obj, cov = paste(h, win, obj), paste(h, win, cov)
@@ -338,7 +338,7 @@ def composite(sc:dict, obj:np.ndarray, cov:np.ndarray, win)->np.ndarray:
     img = bg * (1 - cov[..., None]) + obj * cov[..., None]
     return img * light_field(X, Y, sc['light'])[..., None]
 
-# %% ../nbs/01_factory.ipynb #33686d80
+# %% ../nbs/01_factory.ipynb #431ea2c7
 @lru_cache(maxsize=None)
 def font(px:int): return ImageFont.load_default(size=px)
 
@@ -355,7 +355,7 @@ def text_coverage(U, V, text:str, centre, height:float, h:int, show=None, subst:
     return cv2.remap(arr, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_CONSTANT)
 
-# %% ../nbs/01_factory.ipynb #7870a6a1
+# %% ../nbs/01_factory.ipynb #e5e72b3f
 PILL_TEXT = 'AT 5'
 
 def pill_scene(rng, size:int)->dict:
@@ -370,7 +370,7 @@ def pill_scene(rng, size:int)->dict:
               speckles=np.stack([rng.uniform(-L - R, 0, n), rng.uniform(-R, R, n), rng.uniform(0.003, 0.007, n)], 1))
     return f32(sc)
 
-# %% ../nbs/01_factory.ipynb #ead0f20e
+# %% ../nbs/01_factory.ipynb #73dcea87
 def capsule(U, V, L:float, R:float):
     "Signed distance to a capsule (segment of half-length `L`, radius `R`) and its 3D unit normal `(nu, nv, nz)`."
     du = np.sign(U) * np.maximum(np.abs(U) - L, 0)
@@ -384,7 +384,7 @@ def shade(nx, ny, nz, light:dict, amb=0.35, kd=0.65, ks=0.5, shine=40):
     diff = amb + kd * np.clip(nx * l[0] + ny * l[1] + nz * l[2], 0, 1)
     return diff, ks * np.clip(nx * hv[0] + ny * hv[1] + nz * hv[2], 0, 1) ** shine
 
-# %% ../nbs/01_factory.ipynb #89a0cfe3
+# %% ../nbs/01_factory.ipynb #179af902
 def pill_colour(U, V, sc:dict, text:dict, h:int)->np.ndarray:
     "Surface colour of the pill in its frame: two halves, a seam, speckles and the imprint (altered by `text`)."
     t = np.clip(0.5 + U * h, 0, 1)[..., None]
@@ -396,7 +396,7 @@ def pill_colour(U, V, sc:dict, text:dict, h:int)->np.ndarray:
                         text.get('show'), text.get('subst'))
     return blend(col, ink * sc['ink'] * (U < 0), np.float32((95, 30, 28)))
 
-# %% ../nbs/01_factory.ipynb #87e1c514
+# %% ../nbs/01_factory.ipynb #42f1071c
 def render_pill(sc:dict, defect:dict=None):
     "Render a pill scene (optionally with a geometric `defect`) on the 2x canvas: `(image, support)`."
     h = 2 * sc['size']; X, Y = grid(h); p = sc['pose']; defect = defect or {}
@@ -412,7 +412,7 @@ def render_pill(sc:dict, defect:dict=None):
     cov = coverage(sdf * p['scale'], h)
     return composite(sc, obj, cov, w), paste(h, w, cov)
 
-# %% ../nbs/01_factory.ipynb #3b7a80dd
+# %% ../nbs/01_factory.ipynb #fe99b955
 def washer_scene(rng, size:int)->dict:
     "Random parameters of one normal washer."
     sc = backdrop_scene(rng, size, (70, 76, 86))
@@ -422,7 +422,7 @@ def washer_scene(rng, size:int)->dict:
               rings=fine(96), arc=fine(24), stains=('oil', 'rust', 'water'))
     return f32(sc)
 
-# %% ../nbs/01_factory.ipynb #e4587d09
+# %% ../nbs/01_factory.ipynb #ed67eca4
 def washer_shape(U, V, r, th, sc:dict, defect:dict):
     "Signed distance to the (possibly deformed) ring at `(U, V)` (radius `r`, angle `th`), and to its two edges."
     r2, r1, edge = sc['R2'], sc['R1'], defect.get('edge') if defect.get('kind') == 'deformation' else None
@@ -437,7 +437,7 @@ def washer_shape(U, V, r, th, sc:dict, defect:dict):
         d_out = np.maximum(d_out, cut)
     return np.maximum(d_out, r1 - r), -d_out, r - r1
 
-# %% ../nbs/01_factory.ipynb #d5f2b344
+# %% ../nbs/01_factory.ipynb #46b9e40d
 def render_washer(sc:dict, defect:dict=None):
     "Render a washer scene (optionally with a geometric `defect`) on the 2x canvas: `(image, support)`."
     h = 2 * sc['size']; X, Y = grid(h); p = sc['pose']; defect = defect or {}
@@ -456,7 +456,7 @@ def render_washer(sc:dict, defect:dict=None):
     cov = coverage(sdf * p['scale'], h)
     return composite(sc, sc['col'] * face[..., None], cov, w), paste(h, w, cov)
 
-# %% ../nbs/01_factory.ipynb #0c435710
+# %% ../nbs/01_factory.ipynb #4ed5933f
 CHIP_TEXT = ('AT328P', '1742')
 N_PINS = 6
 
@@ -471,7 +471,7 @@ def chip_scene(rng, size:int)->dict:
               text_at=rng.normal(0, 0.004, 2))
     return f32(sc)
 
-# %% ../nbs/01_factory.ipynb #e40411f0
+# %% ../nbs/01_factory.ipynb #2fc696ff
 def box_sdf(u, v, hu:float, hv:float):
     "Signed distance to an axis-aligned box with half sizes `hu`, `hv`."
     qu, qv = np.abs(u) - hu, np.abs(v) - hv
@@ -483,7 +483,7 @@ def pin_positions(B:float)->np.ndarray:
     "Offsets of the pins along a side of a body with half size `B`."
     return np.linspace(-0.72 * B, 0.72 * B, N_PINS, dtype=np.float32)
 
-# %% ../nbs/01_factory.ipynb #5b539b35
+# %% ../nbs/01_factory.ipynb #7ea1edd7
 def render_pins(U, V, sc:dict, defect:dict):
     "Coverage and brightness of the pins; `defect` can remove (`missing`) or bend (`bent`) pins."
     B, w, h = sc['B'], 0.011, 2 * sc['size']; offs = pin_positions(B); lx, ly = sc['light']['xy']
@@ -497,7 +497,7 @@ def render_pins(U, V, sc:dict, defect:dict):
     cov = coverage(np.where(ln > 0, box_sdf(a - ln / 2, b, np.abs(ln) / 2, w), 1.0), h)
     return cov, 0.8 + 0.3 * np.cos(np.pi * (a / np.abs(ln) - 0.6) * 1.6) + 0.15 * (nu * lx + nv * ly)
 
-# %% ../nbs/01_factory.ipynb #54b03ef7
+# %% ../nbs/01_factory.ipynb #81a306d7
 def bent_pin(U, V, sc:dict, bent:tuple):
     "Coverage and brightness of pin `(side, index, angle)` bent sideways by `angle` (rad) about its root."
     s, j, ang = bent; nu, nv = SIDES[s]; B, w = sc['B'], 0.011
@@ -508,7 +508,7 @@ def bent_pin(U, V, sc:dict, bent:tuple):
     c = coverage(box_sdf(a - ln / 2, b, ln / 2, w), 2 * sc['size'])
     return c, 0.8 + 0.3 * np.cos(np.pi * (a / ln - 0.6) * 1.6) + 0.15 * (nu * lx + nv * ly)
 
-# %% ../nbs/01_factory.ipynb #6d6715a9
+# %% ../nbs/01_factory.ipynb #d751a4cb
 def chip_body(U, V, bsdf, sc:dict, text:dict, grain)->np.ndarray:
     "Colour of the chip's body: matte epoxy, a lit chamfer, the pin-1 dimple and the marking (altered by `text`)."
     h, B, lx, ly = 2 * sc['size'], sc['B'], *sc['light']['xy']
@@ -525,7 +525,7 @@ def chip_body(U, V, bsdf, sc:dict, text:dict, grain)->np.ndarray:
         ink = np.maximum(ink, text_coverage(U, V, line, at, 0.05, h, show, ti.get('subst')))
     return blend(body, ink * sc['ink'], np.float32((170, 170, 166)))
 
-# %% ../nbs/01_factory.ipynb #5ceedf5b
+# %% ../nbs/01_factory.ipynb #0920f307
 def render_chip(sc:dict, defect:dict=None):
     "Render a chip scene (optionally with a geometric `defect`) on the 2x canvas: `(image, support = the body)`."
     h = 2 * sc['size']; X, Y = grid(h); p = sc['pose']; defect = defect or {}; B = sc['B']
@@ -538,7 +538,7 @@ def render_chip(sc:dict, defect:dict=None):
     obj = blend(sc['pin_col'] * pl[..., None], bcov, chip_body(U, V, bsdf, sc, defect.get('text', {}), sc['grain'][w]))
     return composite(sc, obj, np.maximum(bcov, pc), w), paste(h, w, bcov)
 
-# %% ../nbs/01_factory.ipynb #a525825b
+# %% ../nbs/01_factory.ipynb #c856c95f
 GLYPHS = 'ABCDEFHKLMNPRSTUXYZ0123456789'
 
 def print_error(rng, text:str)->dict:
@@ -556,7 +556,7 @@ def print_error(rng, text:str)->dict:
     ang = rng.uniform(0, 2 * np.pi)
     return dict(shift=np.array([np.cos(ang), np.sin(ang)]) * rng.uniform(0.012, 0.035))
 
-# %% ../nbs/01_factory.ipynb #49260651
+# %% ../nbs/01_factory.ipynb #46052fa8
 def pill_defect(rng, sc:dict, kind:str)->dict:
     "A geometric defect for a pill scene: `deformation` (a dent in the outline) or `print_error`."
     if kind == 'print_error': return f32(dict(kind=kind, text=print_error(rng, PILL_TEXT)))
@@ -564,7 +564,7 @@ def pill_defect(rng, sc:dict, kind:str)->dict:
     v = sgn * (R if abs(u) <= L else np.sqrt(max(R**2 - (abs(u) - L)**2, 0)))
     return f32(dict(kind=kind, at=np.array([u, v]), depth=rng.uniform(0.012, 0.03), sigma=rng.uniform(0.018, 0.04)))
 
-# %% ../nbs/01_factory.ipynb #834df70e
+# %% ../nbs/01_factory.ipynb #7f1ecda5
 def washer_defect(rng, sc:dict, kind:str)->dict:
     "A geometric defect for a washer: `deformation` (dent, bulge, flat edge) or `missing_part` (a chipped piece)."
     ang = rng.uniform(-np.pi, np.pi)
@@ -575,7 +575,7 @@ def washer_defect(rng, sc:dict, kind:str)->dict:
     blob = blob_params(rng, rng.uniform(0.022, 0.05), 0.5)
     return f32(dict(kind=kind, at=r * np.array([np.cos(ang), np.sin(ang)]), blob=blob))
 
-# %% ../nbs/01_factory.ipynb #afb69f1f
+# %% ../nbs/01_factory.ipynb #82d4dc4d
 def chip_defect(rng, sc:dict, kind:str)->dict:
     "A geometric defect for a chip: `missing_part` (pins), `deformation` (a bent pin) or `print_error`."
     s, j = int(rng.integers(4)), int(rng.integers(N_PINS))
@@ -586,7 +586,7 @@ def chip_defect(rng, sc:dict, kind:str)->dict:
     line = int(rng.integers(2))
     return dict(kind=kind, text=f32(dict(print_error(rng, CHIP_TEXT[line]), line=line)))
 
-# %% ../nbs/01_factory.ipynb #7e5063f5
+# %% ../nbs/01_factory.ipynb #4514456f
 class Category(NamedTuple):
     "How to make one category: its scene, its renderer and (for objects) its geometric defects."
     scene: callable  # (rng, size) -> scene dict with every random choice of one normal sample
@@ -600,7 +600,7 @@ CATEGORIES = {'brick': _texture('brick'), 'grass': _texture('grass'), 'gravel': 
               'washer': Category(washer_scene, render_washer, washer_defect),
               'chip': Category(chip_scene, render_chip, chip_defect)}
 
-# %% ../nbs/01_factory.ipynb #06bca548
+# %% ../nbs/01_factory.ipynb #34634881
 def compose_defect(normal:np.ndarray, # normal twin from the camera (float, 0..255)
                    defective:np.ndarray, # the same scene with the defect (float, 0..255)
                    thresh:float=2.0, # changes at or below this many grey levels are dropped
@@ -616,7 +616,7 @@ def compose_defect(normal:np.ndarray, # normal twin from the camera (float, 0..2
     n8, d8 = to_uint8(normal), to_uint8(out)
     return n8, d8, (n8 != d8).any(-1)
 
-# %% ../nbs/01_factory.ipynb #dbbbc945
+# %% ../nbs/01_factory.ipynb #7acc0917
 def min_defect_px(size:int)->int:
     "Fewest changed pixels a defect may have at image side `size`."
     return max(MIN_DEFECT_PX, int(round(MIN_DEFECT_PX * size**2 / 128**2)))
@@ -632,7 +632,7 @@ def render_normal(category:str, rng, size:int=DEFAULT_SIZE)->np.ndarray:
     cat = check_category(category); sc = cat.scene(rng, size)
     return to_uint8(camera(cat.render(sc)[0], sc['noise']))
 
-# %% ../nbs/01_factory.ipynb #5a337bf5
+# %% ../nbs/01_factory.ipynb #f5a06c47
 def render_pair(category:str, # factory category
                 kind:str, # one of its defect kinds
                 rng:np.random.Generator, # source of every random choice
@@ -652,7 +652,7 @@ def render_pair(category:str, # factory category
         if min_defect_px(size) <= m.sum() <= MAX_DEFECT_FRAC * size * size: return n8, d8, m
     raise RuntimeError(f"could not draw a visible {kind} on {category} in {max_tries} tries")
 
-# %% ../nbs/01_factory.ipynb #20ffddd3
+# %% ../nbs/01_factory.ipynb #143c1389
 def factory_params(size=DEFAULT_SIZE, categories=None, seed=0, n_train=100, n_test_good=30, n_test_defect=30)->dict:
     "Checked, canonical generation parameters (the ones `factory.json` records)."
     if isinstance(categories, str): categories = [categories]
@@ -667,7 +667,7 @@ def factory_params(size=DEFAULT_SIZE, categories=None, seed=0, n_train=100, n_te
                 categories=[c for c in FACTORY_CATEGORIES if c in cats],  # canonical order, no duplicates
                 n_train=int(n_train), n_test_good=int(n_test_good), n_test_defect=int(n_test_defect))
 
-# %% ../nbs/01_factory.ipynb #2d0358bd
+# %% ../nbs/01_factory.ipynb #d46097f8
 def save_png(arr:np.ndarray, path:Path):
     "Write a uint8 array as PNG (mode RGB or L), creating the folder."
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -678,7 +678,7 @@ def defect_plan(name:str, n_test_defect:int)->list:
     kinds = FACTORY_CATEGORIES[name]['defects']
     return [(kinds[j % len(kinds)], f'{j // len(kinds):03d}') for j in range(n_test_defect)]
 
-# %% ../nbs/01_factory.ipynb #77c6b6a6
+# %% ../nbs/01_factory.ipynb #8397f9fb
 def write_category(out, name:str, size=DEFAULT_SIZE, seed=0, n_train=100, n_test_good=30, n_test_defect=30,
                    bar=None, # optional progress bar, advanced once per image
                   )->dict:
@@ -694,7 +694,7 @@ def write_category(out, name:str, size=DEFAULT_SIZE, seed=0, n_train=100, n_test
         put(d, f'test/{kind}', stem); save_png(m.astype(np.uint8) * 255, root/'ground_truth'/kind/f'{stem}_mask.png')
     return counts
 
-# %% ../nbs/01_factory.ipynb #5d167226
+# %% ../nbs/01_factory.ipynb #633887ed
 def package_version()->str:
     "The anomaly_tutor version recorded in `factory.json` ('unknown' when the package is not importable)."
     try: from anomaly_tutor import __version__ as v
@@ -714,14 +714,14 @@ def write_record(out, params:dict, counts:dict, complete:bool):
                params=params, categories=cats)
     (Path(out)/'factory.json').write_text(json.dumps(rec, indent=1) + '\n')
 
-# %% ../nbs/01_factory.ipynb #d0ba9ba3
+# %% ../nbs/01_factory.ipynb #95ebf85b
 def _not_factory_error(out, params, rec):
     why = ("is not empty and is not a factory dataset" if rec is None else
            f"holds a factory made with other parameters ({rec.get('params')})")
     return FileExistsError(f"{out} {why}; refusing to overwrite it with {params}. Delete it, choose another `out`, "
                            "or (for a factory folder) call make_factory(out, ...) to regenerate it.")
 
-# %% ../nbs/01_factory.ipynb #b14fac2a
+# %% ../nbs/01_factory.ipynb #0821999b
 def make_factory(out, # folder to write: missing, empty, or an earlier factory (whose categories are replaced)
                  size:int=DEFAULT_SIZE, # image side in pixels (at least 32)
                  categories=None, # names from `FACTORY_CATEGORIES` (default: all of them)
@@ -748,7 +748,7 @@ def make_factory(out, # folder to write: missing, empty, or an earlier factory (
     write_record(out, params, {c: s['counts'] for c, s in summary.items()}, complete=True)
     return summary
 
-# %% ../nbs/01_factory.ipynb #3bca4ef3
+# %% ../nbs/01_factory.ipynb #7a8782b6
 def ensure_factory(out, # folder of the factory; must be missing, empty, or this very factory
                    size:int=DEFAULT_SIZE, categories=None, seed:int=0, n_train:int=100, n_test_good:int=30,
                    n_test_defect:int=30, progress:bool=True, # as in `make_factory`
