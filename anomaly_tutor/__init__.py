@@ -1,1 +1,8 @@
+"""A notebook-first book and library that rebuilds five industrial visual anomaly detection papers from their parts.
+
+Modules:
+
+- `anomaly_tutor.papers.macow`: The first full paper pipeline: a reconstructive ConvNeXtV2 U-Net with SSPCBMA and a discriminative ConvNeXtV2 U-Net, trained on four kinds of synthetic anomaly with MSdW loss weighting; configs per profile, the training step, anomaly maps and image scores, and switches for the paper's ablations.
+- `anomaly_tutor.weighting`: How several loss terms become one number: fixed weights, Groenendijk et al.'s coefficient-of-variation (CoV) weighting, and MACoW's MSdW, which weights four loss terms within each synthesis method (α) and the synthesis methods against each other (β)."""
+
 __version__ = "0.0.1"

@@ -1,4 +1,4 @@
-"""What every experiment in the book shares: reproducible seeding, a device helper, named profiles with type-checked overrides, and the `results.json` every run leaves behind.
+"""What every experiment in the book shares: reproducible seeding, a device helper, named profiles with type-checked overrides, the `results.json` every run leaves behind, and `Trainer`, the one training loop of the five papers.
 
 Docs: https://anomaly-tutor.github.io/anomaly_tutor/training.html.md"""
 
@@ -7,17 +7,24 @@ Docs: https://anomaly-tutor.github.io/anomaly_tutor/training.html.md"""
 # %% ../nbs/03_training.ipynb #e913024c
 from __future__ import annotations
 import json, math, os, platform, random, time
+from contextlib import nullcontext
 from copy import deepcopy
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn as nn
+from fastcore.basics import patch, store_attr
+from tqdm.auto import tqdm
 
 import anomaly_tutor
 
 # %% auto #0
-__all__ = ['PROFILES', 'RESULT_KEYS', 'METRIC_KEYS', 'seed_everything', 'get_device', 'Config', 'make_config', 'versions',
-           'machine', 'make_results', 'write_results', 'read_results', 'Timer']
+__all__ = ['PROFILES', 'RESULT_KEYS', 'METRIC_KEYS', 'SCHEDULES', 'AMP_DTYPES', 'seed_everything', 'get_device', 'Config',
+           'make_config', 'versions', 'machine', 'make_results', 'write_results', 'read_results', 'Timer',
+           'make_scheduler', 'rng_states', 'set_rng_states', 'to_device', 'autocast_for', 'read_log', 'plot_log',
+           'Trainer']
 
 # %% ../nbs/03_training.ipynb #82f0c8e8
 def seed_everything(seed: int = 0) -> np.random.Generator:
@@ -129,3 +136,206 @@ class Timer:
         if self.device.type == 'cuda': torch.cuda.synchronize(self.device)
     def __enter__(self): self._sync(); self.start = time.perf_counter(); return self
     def __exit__(self, *exc): self._sync(); self.seconds = time.perf_counter() - self.start
+
+# %% ../nbs/03_training.ipynb #e9f0e289
+SCHEDULES = ('constant', 'multistep', 'cosine', 'cosine_restarts')
+
+def make_scheduler(opt:torch.optim.Optimizer, kind:str='constant', # one of `SCHEDULES`
+                   total_steps:int=1, # optimiser steps in the whole run
+                   milestones:tuple=(0.8, 0.9), # 'multistep': fractions of `total_steps` (DRAEM: 0.8, 0.9)
+                   gamma:float=0.2, # 'multistep': factor at each milestone (DRAEM code: 0.2)
+                   T_0:int|None=None, # 'cosine_restarts': steps of the first cycle (default: all steps)
+                   eta_min:float=0.0, # 'cosine*': final learning rate
+                   warmup_steps:int=0, # linear warm-up from lr/100 before the schedule
+                  ) -> torch.optim.lr_scheduler.LRScheduler:
+    "A learning-rate schedule stepped once per optimiser step."
+    S = torch.optim.lr_scheduler
+    n = max(1, total_steps - warmup_steps)
+    if kind not in SCHEDULES: raise ValueError(f"unknown schedule {kind!r}: choose one of {', '.join(SCHEDULES)}")
+    main = {'constant': lambda: S.LambdaLR(opt, lambda s: 1.0),
+            'multistep': lambda: S.MultiStepLR(opt, sorted({max(1, round(f * n)) for f in milestones}), gamma),
+            'cosine': lambda: S.CosineAnnealingLR(opt, n, eta_min),
+            'cosine_restarts': lambda: S.CosineAnnealingWarmRestarts(opt, T_0 or n, eta_min=eta_min)}[kind]()
+    if not warmup_steps: return main
+    warm = S.LinearLR(opt, start_factor=0.01, total_iters=warmup_steps)
+    return S.SequentialLR(opt, [warm, main], milestones=[warmup_steps])
+
+# %% ../nbs/03_training.ipynb #a9512e48
+def rng_states(gens:dict|None=None) -> dict:
+    "Every global random state, plus the states of the named NumPy `Generator`s in `gens`."
+    st = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+    if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
+    st['gens'] = {k: g.bit_generator.state for k, g in (gens or {}).items()}
+    return st
+
+def set_rng_states(st:dict, gens:dict|None=None):
+    "Restore what `rng_states` saved (the named generators in place)."
+    random.setstate(st['python']); np.random.set_state(st['numpy']); torch.set_rng_state(st['torch'].cpu())
+    if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in st['cuda']])
+    for k, g in (gens or {}).items(): g.bit_generator.state = st['gens'][k]
+
+# %% ../nbs/03_training.ipynb #01ebf8a5
+def to_device(b, device):
+    "Move every tensor in a nest of dicts, lists and tuples to `device`."
+    if isinstance(b, torch.Tensor): return b.to(device, non_blocking=True)
+    if isinstance(b, dict): return {k: to_device(v, device) for k, v in b.items()}
+    if isinstance(b, (list, tuple)) and not hasattr(b, '_fields'): return type(b)(to_device(v, device) for v in b)
+    if hasattr(b, '_fields'): return type(b)(*(to_device(v, device) for v in b))
+    return b
+
+AMP_DTYPES = {None: None, 'no': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+def autocast_for(device:torch.device, amp:str|None):
+    "The autocast context for `amp` ('bf16', 'fp16' or None) on `device`; a no-op on the CPU."
+    if amp not in AMP_DTYPES: raise ValueError(f"amp must be one of {list(AMP_DTYPES)}, got {amp!r}")
+    dt = AMP_DTYPES[amp]
+    return torch.autocast(device.type, dtype=dt) if dt is not None and device.type == 'cuda' else nullcontext()
+
+# %% ../nbs/03_training.ipynb #d0f1cf05
+def read_log(path) -> dict:
+    "A training log (JSON lines) as a dict of NumPy arrays, one per key (NaN where a step lacks the key)."
+    rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in keys}
+
+def plot_log(log:dict, keys:list|None=None, ax=None, smooth:int=1, logy:bool=False):
+    "Plot log columns against the step (a moving average over `smooth` steps)."
+    ax = ax or plt.subplots(figsize=(6, 2.6))[1]
+    keys = keys or [k for k in log if k not in ('epoch', 'step', 'lr')]
+    smooth = max(1, min(smooth, len(log['step'])))
+    w = np.ones(smooth) / smooth
+    for k in keys: ax.plot(log['step'][smooth - 1:], np.convolve(log[k], w, 'valid'), label=k, lw=1)
+    ax.set(xlabel='step', yscale='log' if logy else 'linear'); ax.legend(fontsize=7, ncol=2)
+    return ax
+
+# %% ../nbs/03_training.ipynb #0c638762
+class Trainer:
+    "A small training loop: AMP, clipping, schedules, progress, a per-step log and per-epoch checkpoints."
+    def __init__(self, model:nn.Module, # every trained (and checkpointed) module
+                 opt:torch.optim.Optimizer,
+                 step_fn, # step(batch) -> dict of scalar tensors; 'loss' is the total that is minimised
+                 batches, # batches(epoch) -> iterable of batches
+                 epochs:int, # epochs of the whole run
+                 sched=None, # a scheduler stepped after every optimiser step (see `make_scheduler`)
+                 device='cpu', amp:str|None=None, # 'bf16' | 'fp16' | None (autocast only on CUDA)
+                 clip_grad:float|None=None, # max global gradient norm (None: no clipping)
+                 weighting=None, # a loss weighting with state_dict / load_state_dict (and optional log, end_epoch)
+                 gens:dict|None=None, # named NumPy Generators used by the data pipeline (saved with the checkpoint)
+                 run_dir=None, # folder for checkpoint.pt and log.jsonl (None: neither)
+                 config:dict|None=None, # the run's settings, checked on resume
+                 cbs:tuple=(), # callbacks
+                 progress:bool=True, desc:str='train'):
+        store_attr(but='device')
+        self.device = torch.device(device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == 'fp16' and self.device.type == 'cuda')
+        self.epoch, self.step, self.seconds, self._rows = 0, 0, 0.0, []
+
+    @property
+    def ckpt_path(self): return None if self.run_dir is None else Path(self.run_dir)/'checkpoint.pt'
+    @property
+    def log_path(self): return None if self.run_dir is None else Path(self.run_dir)/'log.jsonl'
+
+# %% ../nbs/03_training.ipynb #5c09fc43
+@patch
+def one_step(self:Trainer, batch) -> dict:
+    "Forward, backward, clip, optimiser and scheduler step on one batch; returns the logged floats."
+    with autocast_for(self.device, self.amp): out = self.step_fn(to_device(batch, self.device))
+    loss = out['loss']
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} at step {self.step}: lower the lr or check the data")
+    self.opt.zero_grad(set_to_none=True)
+    self.scaler.scale(loss).backward()
+    if self.clip_grad:
+        self.scaler.unscale_(self.opt)
+        nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g['params']], self.clip_grad)
+    self.scaler.step(self.opt); self.scaler.update()
+    if self.sched is not None: self.sched.step()
+    scalar = lambda v: not isinstance(v, torch.Tensor) or v.numel() == 1
+    logs = {k: float(v.detach() if isinstance(v, torch.Tensor) else v) for k, v in out.items() if scalar(v)}
+    if self.weighting is not None and hasattr(self.weighting, 'log'): logs.update(self.weighting.log())
+    return logs
+
+# %% ../nbs/03_training.ipynb #cc2b322d
+@patch
+def state_dict(self:Trainer) -> dict:
+    "Everything needed to continue: modules, optimiser, scheduler, scaler, weighting, counters and random states."
+    return dict(model=self.model.state_dict(), opt=self.opt.state_dict(), scaler=self.scaler.state_dict(),
+                sched=None if self.sched is None else self.sched.state_dict(),
+                weighting=None if self.weighting is None else self.weighting.state_dict(),
+                epoch=self.epoch, step=self.step, seconds=self.seconds, config=self.config, rng=rng_states(self.gens))
+
+@patch
+def save_checkpoint(self:Trainer):
+    "Append this epoch's log rows, then write `checkpoint.pt` atomically."
+    if self.run_dir is None: return
+    Path(self.run_dir).mkdir(parents=True, exist_ok=True)
+    with open(self.log_path, 'a') as f: f.writelines(json.dumps(r) + '\n' for r in self._rows)
+    self._rows = []
+    tmp = self.ckpt_path.with_suffix('.tmp'); torch.save(self.state_dict(), tmp); os.replace(tmp, self.ckpt_path)
+
+# %% ../nbs/03_training.ipynb #2ad77d85
+@patch
+def load_checkpoint(self:Trainer, path=None):
+    "Restore a checkpoint and drop log rows written after it (an interrupted epoch is redone)."
+    ck = torch.load(path or self.ckpt_path, map_location='cpu', weights_only=False)   # load_state_dict moves to the device
+    if ck.get('config') != self.config:
+        diff = sorted(k for k in set(ck.get('config') or {}) | set(self.config or {})
+                      if (ck.get('config') or {}).get(k) != (self.config or {}).get(k))
+        raise ValueError(f"the checkpoint was made with other settings ({', '.join(diff) or 'config'} differ): "
+                         "resume with the run's own settings, or start a new run_dir.")
+    self.model.load_state_dict(ck['model']); self.opt.load_state_dict(ck['opt']); self.scaler.load_state_dict(ck['scaler'])
+    if self.sched is not None: self.sched.load_state_dict(ck['sched'])
+    if self.weighting is not None: self.weighting.load_state_dict(ck['weighting'])
+    self.epoch, self.step, self.seconds = ck['epoch'], ck['step'], ck.get('seconds', 0.0)
+    set_rng_states(ck['rng'], self.gens)
+    if self.log_path is not None and self.log_path.exists():
+        rows = [l for l in self.log_path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= self.step]
+        self.log_path.write_text(''.join(r + '\n' for r in rows))
+
+# %% ../nbs/03_training.ipynb #500b3440
+@patch
+def _cb(self:Trainer, name, *args):
+    for cb in self.cbs:
+        if hasattr(cb, name): getattr(cb, name)(self, *args)
+
+@patch
+def _check_start(self:Trainer, resume:bool):
+    ck = self.ckpt_path
+    if ck is not None and ck.exists():
+        if not resume: raise FileExistsError(f"{ck} exists: pass resume=True to continue that run, or use another run_dir.")
+        self.load_checkpoint()
+    elif ck is not None and self.log_path.exists():
+        raise FileExistsError(f"{self.log_path} exists without a checkpoint: use another run_dir.")
+
+# %% ../nbs/03_training.ipynb #cfac5909
+@patch
+def fit(self:Trainer, resume:bool=False, # continue from run_dir/checkpoint.pt if it exists
+        stop_after:int|None=None, # stop after this many epochs of this call (None: run to `epochs`)
+       ) -> 'Trainer':
+    "Train from the current epoch to `epochs`, checkpointing after every epoch."
+    self._check_start(resume)
+    last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
+    run = {}                                                     # running (exponentially averaged) values for the bar
+    with tqdm(total=None, desc=self.desc, disable=not self.progress, mininterval=0.5, leave=False) as bar:
+        while self.epoch < last:
+            t0 = time.perf_counter()
+            self.model.train(); self._cb('before_epoch'); bar.set_description(f"{self.desc} {self.epoch + 1}/{self.epochs}")
+            for batch in self.batches(self.epoch):
+                lr = self.opt.param_groups[0]['lr']
+                logs = {'epoch': self.epoch, 'step': self.step + 1, 'lr': lr, **self.one_step(batch)}
+                self.step += 1; self._rows.append(logs); self._cb('after_step', logs)
+                run = {k: v if k not in run else 0.9 * run[k] + 0.1 * v for k, v in logs.items() if k not in ('epoch', 'step')}
+                bar.update()
+                if self.step % 10 == 0: bar.set_postfix({k: f"{v:.3g}" for k, v in run.items() if k != 'lr'}, refresh=False)
+            if self.weighting is not None and hasattr(self.weighting, 'end_epoch'): self.weighting.end_epoch()
+            self.epoch += 1; self.seconds += time.perf_counter() - t0
+            self._cb('after_epoch'); self.save_checkpoint()
+    return self
+
+# %% ../nbs/03_training.ipynb #6b2794ce
+@patch
+def log(self:Trainer) -> dict:
+    "The run's log as arrays (see `read_log`): from `log.jsonl` when there is a run folder, else from memory."
+    if self.log_path is not None and self.log_path.exists(): return read_log(self.log_path)
+    keys = list(dict.fromkeys(k for r in self._rows for k in r))
+    return {k: np.array([r.get(k, np.nan) for r in self._rows], dtype=float) for k in keys}
