@@ -19,3 +19,13 @@ def run_cli():
         return subprocess.run([cli_path(), *map(str, args)], capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, 'PYTHONUNBUFFERED': '1'})
     return _run
+
+
+@pytest.fixture
+def data(tmp_path):
+    "Two fake MVTec-layout categories: `widget` (RGB, 32 px) and `gear` (grayscale, 40 px, one defect kind)."
+    from anomaly_tutor.data import write_fake_category
+    root = tmp_path/'data'
+    write_fake_category(root, 'widget', size=32, n_train=6, n_good=3, defects={'scratch': 2, 'dent': 2}, seed=1)
+    write_fake_category(root, 'gear', size=40, n_train=5, n_good=2, defects={'crack': 3}, mode='L', seed=2)
+    return root

@@ -5,19 +5,10 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from anomaly_tutor.data import write_fake_category
 from anomaly_tutor.training import RESULT_KEYS
 
 NB = Path(__file__).resolve().parent.parent/'nbs'/'repro'/'60_macow.ipynb'
 METRICS = ('image_auroc', 'pixel_auroc', 'pixel_ap', 'aupro', 'f1_max')
-
-
-@pytest.fixture
-def data(tmp_path):
-    root = tmp_path/'data'
-    write_fake_category(root, 'widget', size=48, n_train=6, n_good=3, defects={'scratch': 2, 'dent': 2}, seed=1)
-    write_fake_category(root, 'gear', size=40, n_train=5, n_good=2, defects={'crack': 3}, mode='L', seed=2)
-    return root
 
 
 def test_cli_reproduce_macow_on_any_mvtec_folder(data, tmp_path, run_cli):
