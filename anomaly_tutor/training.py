@@ -23,8 +23,8 @@ import anomaly_tutor
 # %% auto #0
 __all__ = ['PROFILES', 'RESULT_KEYS', 'METRIC_KEYS', 'SCHEDULES', 'AMP_DTYPES', 'seed_everything', 'get_device', 'Config',
            'make_config', 'versions', 'machine', 'make_results', 'write_results', 'read_results', 'Timer',
-           'make_scheduler', 'rng_states', 'set_rng_states', 'to_device', 'autocast_for', 'read_log', 'plot_log',
-           'Trainer']
+           'make_scheduler', 'rng_states', 'set_rng_states', 'to_device', 'autocast_for', 'log_arrays', 'read_log',
+           'plot_log', 'Trainer']
 
 # %% ../nbs/03_training.ipynb #82f0c8e8
 def seed_everything(seed: int = 0) -> np.random.Generator:
@@ -192,11 +192,14 @@ def autocast_for(device:torch.device, amp:str|None):
     return torch.autocast(device.type, dtype=dt) if dt is not None and device.type == 'cuda' else nullcontext()
 
 # %% ../nbs/03_training.ipynb #d0f1cf05
-def read_log(path) -> dict:
-    "A training log (JSON lines) as a dict of NumPy arrays, one per key (NaN where a step lacks the key)."
-    rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+def log_arrays(rows:list) -> dict:
+    "Log rows (dicts) as a dict of NumPy arrays, one per key (NaN where a row lacks the key)."
     keys = list(dict.fromkeys(k for r in rows for k in r))
     return {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in keys}
+
+def read_log(path) -> dict:
+    "A training log (JSON lines) as a dict of NumPy arrays (see `log_arrays`)."
+    return log_arrays([json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()])
 
 def plot_log(log:dict, keys:list|None=None, ax=None, smooth:int=1, logy:bool=False):
     "Plot log columns against the step (a moving average over `smooth` steps)."
@@ -337,5 +340,4 @@ def fit(self:Trainer, resume:bool=False, # continue from run_dir/checkpoint.pt i
 def log(self:Trainer) -> dict:
     "The run's log as arrays (see `read_log`): from `log.jsonl` when there is a run folder, else from memory."
     if self.log_path is not None and self.log_path.exists(): return read_log(self.log_path)
-    keys = list(dict.fromkeys(k for r in self._rows for k in r))
-    return {k: np.array([r.get(k, np.nan) for r in self._rows], dtype=float) for k in keys}
+    return log_arrays(self._rows)

@@ -19,7 +19,7 @@ from fastcore.basics import patch
 
 from ..training import Config, Trainer, autocast_for, make_config, make_scheduler
 from ..losses import smooth_l1_loss, ssim_loss, focal_loss, dice_loss
-from ..attention import SSPCAB, SSPCBMA
+from ..attention import SSPCAB, SSPCBMA, sspcab_loss
 from ..unets import ConvNeXtUNet, ConvNeXtDiscUNet
 from ..synthesis import MultiSynthesis, default_source, macow_synthesis, synthesize_batch
 from ..weighting import MSdW, WEIGHTINGS, per_synthesis
@@ -91,7 +91,7 @@ class AttentionLoss:
     def value(self) -> torch.Tensor|None:
         "Mean of the blocks' MSEs since the last call (None if no block ran); clears the pairs."
         if not self.pairs: return None
-        v = torch.stack([F.mse_loss(p, x) for x, p in self.pairs]).mean()
+        v = torch.stack([sspcab_loss(x, p) for x, p in self.pairs]).mean()
         self.pairs = []
         return v
     def remove(self):
