@@ -20,9 +20,10 @@ __all__ = ['PAPERS', 'REPRO_NOTEBOOKS', 'FACTORY_BY_PROFILE', 'repro_dir', 'repr
            'format_runs']
 
 # %% ../nbs/05_runner.ipynb #5faee29e
-PAPERS = ('macow', 'fader', 'maae', 'mala', 'siamese', 'baseline')
+PAPERS = ('macow', 'fader', 'maae', 'mala', 'siamese', 'patchcore', 'baseline')
 REPRO_NOTEBOOKS = {'macow': '60_macow.ipynb', 'fader': '61_fader.ipynb', 'maae': '62_maae.ipynb',
-                   'mala': '63_mala.ipynb', 'siamese': '64_siamese.ipynb', 'baseline': '69_baseline.ipynb'}
+                   'mala': '63_mala.ipynb', 'siamese': '64_siamese.ipynb',
+                   'patchcore': '68_patchcore.ipynb', 'baseline': '69_baseline.ipynb'}
 
 def repro_dir() -> Path:
     "The folder of the repro notebooks: `$ANOMALY_TUTOR_NBS/repro`, else `nbs/repro` beside the package."
