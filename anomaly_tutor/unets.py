@@ -1,4 +1,4 @@
-"""The three encoder–decoder networks of the book: MACoW's ConvNeXtV2 U-Net (reconstructive and discriminative), the inpainting U-Net of EAR/FADeR with maskable skip connections, and the reverse-distillation teacher–student U-Net of the Siamese U-Net paper, with `create_backbone`, the one place timm weights come from.
+"""The three encoder–decoder networks of the book: MACoW's ConvNeXtV2 U-Net (reconstructive and discriminative), the inpainting U-Net of EAR/FADeR with maskable skip connections, and the reverse-distillation teacher–student U-Net of the Siamese U-Net paper; their encoders come from `create_backbone` (chapter `backbones`).
 
 Docs: https://anomaly-tutor.github.io/anomaly_tutor/unets.html.md"""
 
@@ -6,10 +6,8 @@ Docs: https://anomaly-tutor.github.io/anomaly_tutor/unets.html.md"""
 
 # %% ../nbs/22_unets.ipynb #8bdc98df
 from __future__ import annotations
-import contextlib, os, socket
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlparse
 
 import timm
 import torch
@@ -18,109 +16,14 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from timm.models.resnet import BasicBlock, Bottleneck
 
+from .backbones import BackboneWeightsError, create_backbone
 from .attention import CPAM, SSPCAB, SSPCBMA, count_params
 from .losses import cos_anomaly_map
 
 # %% auto #0
-__all__ = ['BackboneWeightsError', 'create_backbone', 'conv_bn_act', 'DoubleConv', 'UpBlock', 'ConvNeXtEncoder',
-           'ConvNeXtDecoder', 'ConvNeXtUNet', 'ConvNeXtDiscUNet', 'EncBlock', 'DecBlock', 'InpaintUNet', 'DeBottleneck',
-           'DeBasicBlock', 'de_stage', 'OCBE', 'TeacherStudentUNet', 'TSOutput']
-
-# %% ../nbs/22_unets.ipynb #f98da20f
-class BackboneWeightsError(RuntimeError):
-    "Pretrained backbone weights could not be obtained (hub unreachable, or a weights file that does not fit)."
-
-def _hub_reachable(timeout:float=3.0) -> bool:
-    "Whether a TCP connection to the Hugging Face hub opens within `timeout` seconds (True behind a proxy)."
-    if any(os.environ.get(k) for k in ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy')): return True
-    host = urlparse(os.environ.get('HF_ENDPOINT', 'https://huggingface.co')).hostname
-    try:
-        with socket.create_connection((host, 443), timeout=timeout): return True
-    except OSError: return False
-
-# %% ../nbs/22_unets.ipynb #ac4ea8c7
-@contextlib.contextmanager
-def _hub_offline(on:bool=True):
-    "Put `huggingface_hub` in offline mode (local cache only, no request, no retry) inside the block."
-    try: from huggingface_hub import constants
-    except ImportError: yield; return
-    old = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = old or on
-    try: yield
-    finally: constants.HF_HUB_OFFLINE = old
-
-def _weights_source(name:str) -> str:
-    "Where timm fetches `name`'s default pretrained weights from."
-    cfg = timm.models.get_pretrained_cfg(name)
-    if cfg is None: return 'no source known to timm'
-    return f"https://huggingface.co/{cfg.hf_hub_id}" if cfg.hf_hub_id else (cfg.url or 'no source known to timm')
-
-# %% ../nbs/22_unets.ipynb #7b311032
-def _from_hub(name:str, offline:bool|None=None, hub_timeout:float=3.0, **kw) -> nn.Module:
-    "timm's `name` with pretrained weights from the hub or its cache; a `BackboneWeightsError` that says what to do."
-    reason = 'offline=True' if offline else None
-    if offline is None and os.environ.get('HF_HUB_OFFLINE', '').upper() in ('1', 'ON', 'YES', 'TRUE'):
-        reason = 'HF_HUB_OFFLINE is set'
-    elif offline is None and not _hub_reachable(hub_timeout): reason = f'the hub did not answer within {hub_timeout:g} s'
-    try:
-        with _hub_offline(reason is not None): return timm.create_model(name, pretrained=True, **kw)
-    except Exception as e:
-        why = (f"in offline mode ({reason}) and the weights are not in the local cache" if reason else
-               "and the download failed")
-        raise BackboneWeightsError(
-            f"No pretrained weights for timm model '{name}': timm asked the Hugging Face hub ({_weights_source(name)}) "
-            f"{why} ({type(e).__name__}: {e}). Connect to the internet once (timm caches the weights), or "
-            f"download the weights file elsewhere and pass it with weights_path= (a timm state dict, .safetensors or "
-            f".pth), e.g. create_backbone('{name}', weights_path='{name}.safetensors'); pretrained=False gives "
-            f"random weights.") from e
-
-# %% ../nbs/22_unets.ipynb #d0a50145
-def _mismatch(sd:dict, ref:dict, ignore:str|None=None) -> str:
-    "'' if state dict `sd` has exactly the keys and shapes of `ref` (keys under `ignore.` aside), else what differs."
-    skip = lambda k: ignore is not None and k.startswith(ignore + '.')
-    missing = [k for k in ref if k not in sd and not skip(k)]
-    unexpected = [k for k in sd if k not in ref and not skip(k)]
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(ref[k].shape)}" for k in ref
-              if k in sd and not skip(k) and tuple(sd[k].shape) != tuple(ref[k].shape)]
-    parts = [f"{len(l)} {what} (e.g. {', '.join(l[:3])})" for l, what in
-             ((missing, 'missing keys'), (unexpected, 'unexpected keys'), (shapes, 'shape mismatches')) if l]
-    return '; '.join(parts)
-
-# %% ../nbs/22_unets.ipynb #8dcff166
-_BUILD_KW = ('features_only', 'out_indices', 'feature_cls', 'feature_cfg', 'in_chans', 'num_classes', 'cache_dir')
-
-def _from_file(name:str, weights_path:str|Path, **kw) -> nn.Module:
-    "timm's `name` (built with `kw`) with the weights of a local state dict file; checks keys and shapes first."
-    path = Path(weights_path)
-    if not path.is_file(): raise FileNotFoundError(f"weights_path '{path}' for '{name}' is not a file")
-    sd = timm.models.load_state_dict(str(path))                     # .safetensors, or torch.load(weights_only=True)
-    with torch.device('meta'): target = timm.create_model(name, **kw).state_dict()
-    if not _mismatch(sd, target):                                   # saved from this very construction
-        model = timm.create_model(name, **kw)
-        model.load_state_dict(sd)
-        return model
-    with torch.device('meta'): full = timm.create_model(name, **{k: v for k, v in kw.items() if k not in _BUILD_KW})
-    if err := _mismatch(sd, full.state_dict(), ignore=full.pretrained_cfg.get('classifier')):
-        raise BackboneWeightsError(f"The weights in '{path}' do not fit timm model '{name}': {err}. "
-                                   "Is the file for another architecture or size?")
-    try: return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kw)
-    except RuntimeError as e: raise BackboneWeightsError(f"Loading '{path}' into timm model '{name}' failed: {e}") from e
-
-# %% ../nbs/22_unets.ipynb #119ecde0
-def create_backbone(name:str, # timm model name, optionally with a weights tag ('wide_resnet50_2.tv_in1k')
-                    pretrained:bool=False, # ask timm (Hugging Face hub, or its cache) for pretrained weights
-                    weights_path:str|Path|None=None, # local state dict (.safetensors/.pth); wins over `pretrained`
-                    offline:bool|None=None, # None: probe the hub (and HF_HUB_OFFLINE); True: use only the cache
-                    hub_timeout:float=3.0, # seconds the hub probe waits
-                    **kw, # passed to `timm.create_model` (features_only, out_indices, in_chans, cache_dir, …)
-                   ) -> nn.Module:
-    "A timm model with random (`pretrained=False`), hub (`pretrained=True`) or local-file (`weights_path`) weights."
-    if not timm.is_model(name):
-        near = timm.list_models(f"*{name.split('.')[0][:5]}*")[:6]
-        raise ValueError(f"timm has no model '{name}'" + (f"; similar names: {', '.join(near)}" if near else ''))
-    if weights_path is not None: return _from_file(name, weights_path, **kw)
-    if pretrained: return _from_hub(name, offline, hub_timeout, **kw)
-    return timm.create_model(name, pretrained=False, **kw)
+__all__ = ['conv_bn_act', 'DoubleConv', 'UpBlock', 'ConvNeXtEncoder', 'ConvNeXtDecoder', 'ConvNeXtUNet', 'ConvNeXtDiscUNet',
+           'EncBlock', 'DecBlock', 'InpaintUNet', 'DeBottleneck', 'DeBasicBlock', 'de_stage', 'OCBE',
+           'TeacherStudentUNet', 'TSOutput']
 
 # %% ../nbs/22_unets.ipynb #e13f4ea7
 def conv_bn_act(c_in:int, c_out:int, k:int=3, stride:int=1, act:nn.Module|None=None) -> list:
