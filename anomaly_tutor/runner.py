@@ -130,11 +130,11 @@ def check_out_dir(path) -> Path:
     for p in (path, *path.parents):
         if not p.exists(): continue
         if not p.is_dir():
-            raise OutputPathError(f"cannot use {path} as the run folder: {p} is a file, not a folder. "
-                                  "Choose another --out folder, or move the file.")
+            raise OutputPathError(f"cannot use {path} as the run folder: {p} is a file, not a folder: "
+                                  "choose another --out folder, or move the file.")
         if not os.access(p, os.W_OK | os.X_OK):
-            raise OutputPathError(f"cannot write the run folder {path}: {p} is not writable (permission denied). "
-                                  "Choose a --out folder you can write to.")
+            raise OutputPathError(f"cannot write the run folder {path}: {p} is not writable: "
+                                  "permission denied: choose a --out folder you can write to.")
         break
     return path
 
@@ -294,14 +294,14 @@ def run_progress(run) -> dict | None:
 def interrupted_message(paper: str, category: str, run: Path, notebook: str, cell: int | None,
                         resumable: bool, command: str) -> str:
     "One line: where a run was interrupted, what its folder holds, and the command that resumes it."
-    where = f"in cell {cell} of {notebook}" if cell is not None else f"while running {notebook}"
+    where = f"in cell {cell} of {notebook}" if cell is not None else f"while starting {notebook}"
     progress = run_progress(run) if resumable else None
     if progress:
-        state = (f"after epoch {progress['epoch']} of {progress['epochs']}, step {progress['step']} "
+        state = (f", after epoch {progress['epoch']} of {progress['epochs']}, step {progress['step']} "
                  f"(its last checkpoint, {progress['path'].relative_to(run)})")
-    elif resumable: state = "before its first checkpoint (a resume starts the training over in the same folder)"
-    else: state = f"({paper} keeps no checkpoint: a resume runs it again from the start in the same folder)"
-    return f"interrupted: {paper} / {category} stopped {where}, {state}; resume with: {command}"
+    elif resumable: state = " before its first checkpoint, so resuming starts its training over in the same folder"
+    else: state = f"; {paper} keeps no checkpoint, so resuming runs it again from the start in the same folder"
+    return f"interrupted: {paper} / {category} stopped {where}{state}; resume with: {command}"
 
 def mark_interrupted(executed: Path, message: str):
     "Mark a kept notebook as interrupted: a banner on top, the status in its metadata, unstarted cells pending."
