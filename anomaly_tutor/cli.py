@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try: return args.func(args)
     except ReproInterrupted as e: return _fail(str(e), 130)
-    except KeyboardInterrupt: return _fail("interrupted (Ctrl-C) before a notebook started; finished runs are kept.", 130)
+    except KeyboardInterrupt: return _fail("interrupted (Ctrl-C); runs that had finished are kept.", 130)
     except ReproError as e: return _fail(f"error: {e}", 1)
     except (DatasetLayoutError, OutputPathError, ValueError, KeyError, TypeError) as e: return _fail(f"error: {e}", 2)
     except OSError as e: return _fail(f"error: {e}", 2)

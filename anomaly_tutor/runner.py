@@ -19,7 +19,8 @@ __all__ = ['PAPERS', 'REPRO_NOTEBOOKS', 'FACTORY_BY_PROFILE', 'MAX_SEED', 'repro
            'coming_papers', 'notebook_parameters', 'cache_dir', 'factory_root', 'resolve_data', 'check_seed',
            'check_run_args', 'OutputPathError', 'output_error', 'check_out_dir', 'make_out_dir', 'free_run_dir',
            'default_run_dir', 'plan_run', 'set_aside', 'resume_command', 'ReproError', 'ReproInterrupted',
-           'run_notebook', 'run_progress', 'interrupted_message', 'mark_interrupted', 'reproduce', 'format_runs']
+           'run_notebook', 'run_progress', 'interrupted_message', 'last_started_cell', 'mark_interrupted', 'reproduce',
+           'format_runs']
 
 # %% ../nbs/05_runner.ipynb #5faee29e
 PAPERS = ('macow', 'fader', 'maae', 'mala', 'siamese', 'patchcore', 'baseline')
@@ -239,6 +240,8 @@ class _CtrlC:
     def _on_sigint(self, signum, frame):
         self.count += 1
         process = getattr(getattr(_KERNEL.get('km'), 'provisioner', None), 'process', None)
+        if self.count > 1 and process is not None and process.poll() is None:
+            process.kill()                      # a kernel left behind would print ZMQ errors once we are gone
         if self.count > 1 or process is None: raise KeyboardInterrupt
         threading.Thread(target=self._interrupt_kernel, args=(process,), daemon=True).start()
 
@@ -250,6 +253,14 @@ class _CtrlC:
 
     def __exit__(self, *exc):
         self._done.set()
+        if self._old is not None: signal.signal(signal.SIGINT, self._old)
+
+class _NoCtrlC:
+    "Ignore Ctrl-C for a moment (while an interrupted run's notebook is being marked), in the main thread."
+    def __enter__(self):
+        main = threading.current_thread() is threading.main_thread()
+        self._old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    def __exit__(self, *exc):
         if self._old is not None: signal.signal(signal.SIGINT, self._old)
 
 # %% ../nbs/05_runner.ipynb #a04630d4
@@ -294,7 +305,7 @@ def run_progress(run) -> dict | None:
 def interrupted_message(paper: str, category: str, run: Path, notebook: str, cell: int | None,
                         resumable: bool, command: str) -> str:
     "One line: where a run was interrupted, what its folder holds, and the command that resumes it."
-    where = f"in cell {cell} of {notebook}" if cell is not None else f"while starting {notebook}"
+    where = f"in cell {cell} of {notebook}" if cell is not None else f"while the kernel of {notebook} was starting"
     progress = run_progress(run) if resumable else None
     if progress:
         state = (f", after epoch {progress['epoch']} of {progress['epochs']}, step {progress['step']} "
@@ -303,15 +314,24 @@ def interrupted_message(paper: str, category: str, run: Path, notebook: str, cel
     else: state = f"; {paper} keeps no checkpoint, so resuming runs it again from the start in the same folder"
     return f"interrupted: {paper} / {category} stopped {where}{state}; resume with: {command}"
 
-def mark_interrupted(executed: Path, message: str):
-    "Mark a kept notebook as interrupted: a banner on top, the status in its metadata, unstarted cells pending."
+def last_started_cell(executed: Path) -> int | None:
+    "Index of the last cell papermill started in a kept notebook (the one an interrupt stopped); None if none started."
+    if not executed.exists(): return None
+    cells = json.loads(executed.read_text())['cells']
+    started = [i for i, c in enumerate(cells) if c.get('metadata', {}).get('papermill', {}).get('start_time')]
+    return started[-1] if started else None
+
+def mark_interrupted(executed: Path, message: str, cell: int | None = None):
+    "Mark a kept notebook as interrupted: a banner on top, the status in its metadata, `cell` failed, unstarted cells pending."
     import nbformat
     nb = nbformat.read(executed, as_version=4)
     nb.metadata.setdefault('papermill', {})['exception'] = True
     nb.metadata['anomaly_tutor'] = {'status': 'interrupted', 'message': message}
-    for cell in nb.cells:
-        meta = cell.metadata.get('papermill')
-        if meta and meta.get('status') == 'completed' and not meta.get('start_time'): meta['status'] = 'pending'
+    for i, c in enumerate(nb.cells):
+        meta = c.metadata.get('papermill')
+        if not meta: continue
+        if i == cell: meta.update(status='failed', exception=True)
+        elif meta.get('status') == 'completed' and not meta.get('start_time'): meta['status'] = 'pending'
     banner = ('<span style="color:red; font-size:1.5em;">Interrupted (Ctrl-C): this run did not finish.</span>\n\n'
               + message.replace('; resume with: ', '.\n\nResume with:\n\n    '))
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner, metadata={'tags': ['papermill-error-cell-tag']}))
@@ -353,10 +373,12 @@ def _run_category(nb, paper, params, cat, want, run, how, root, profile, data_ro
     if how == 'resume': values['resume'] = True
     try: run_notebook(nb, run, values, progress)
     except ReproInterrupted as e:
-        command = resume_command(paper, profile, data_root, cat, run, device, seed, overrides, progress)
-        msg = interrupted_message(paper, cat, run, nb.name, e.cell, 'resume' in params, command)
-        if e.executed is not None and e.executed.exists(): mark_interrupted(e.executed, msg)
-        raise ReproInterrupted(msg, e.executed, e.cell) from None
+        with _NoCtrlC():                                   # a second Ctrl-C must not cut the marking short
+            command = resume_command(paper, profile, data_root, cat, run, device, seed, overrides, progress)
+            cell = e.cell if e.cell is not None else last_started_cell(e.executed)
+            msg = interrupted_message(paper, cat, run, nb.name, cell, 'resume' in params, command)
+            if e.executed.exists(): mark_interrupted(e.executed, msg, cell)
+        raise ReproInterrupted(msg, e.executed, cell) from None
     log(f"{paper} / {cat}: {run/'results.json'}")
     return run
 

@@ -186,14 +186,16 @@ def test_help_lists_only_papers_that_can_run(tmp_path, monkeypatch, run_cli):
 
 # ---- 5. Ctrl-C and --resume
 
-def _interrupt_when(args, ready, timeout=300):
+def _interrupt_when(args, ready, presses=1, timeout=300):
     "Start the CLI in its own process group, press Ctrl-C once `ready()` holds, return (returncode, stdout, stderr)."
     p = subprocess.Popen([cli_path(), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
     deadline = time.monotonic() + timeout
     while not ready() and p.poll() is None and time.monotonic() < deadline: time.sleep(0.02)
     assert p.poll() is None, ('the run ended before the interrupt', p.communicate())
-    os.killpg(p.pid, signal.SIGINT)                         # what the terminal sends on Ctrl-C
+    for i in range(presses):
+        if i: time.sleep(0.1)
+        os.killpg(p.pid, signal.SIGINT)                     # what the terminal sends on Ctrl-C
     out, err = p.communicate(timeout=120)
     return p.returncode, out, err
 
@@ -252,3 +254,15 @@ def test_ctrl_c_then_resume_baseline_reruns_in_the_same_folder(data, tmp_path, r
     assert f'running gear again from the start in {out}' in res.stdout
     assert _results(out)['category'] == 'gear' and (out/'69_baseline.attempt-1.ipynb').exists()
     assert not (tmp_path/'run-2').exists()
+
+
+def test_impatient_double_ctrl_c_is_one_line_too(data, tmp_path):
+    out = tmp_path/'run'
+    args = ('reproduce', 'macow', '--profile', 'smoke', '--data-root', data, '--category', 'widget', '--device', 'cpu',
+            '--quiet', '--set', 'epochs=50', '--out', out)
+    code, _, err = _interrupt_when(args, lambda: (out/'train'/'checkpoint.pt').exists(), presses=2)
+    _assert_interrupted(code, err, out/'60_macow.ipynb')
+    assert 'after epoch' in err and 'of 50' in err
+    before = {p: p.stat().st_mtime for p in out.rglob('*')}
+    time.sleep(1)
+    assert {p: p.stat().st_mtime for p in out.rglob('*')} == before
