@@ -6,7 +6,7 @@ Docs: https://anomaly-tutor.github.io/anomaly_tutor/runner.html.md"""
 
 # %% ../nbs/05_runner.ipynb #2918c5e4
 from __future__ import annotations
-import ast, errno, json, os, shlex, signal, threading
+import ast, errno, json, os, re, shlex, signal, threading
 from pathlib import Path
 
 import anomaly_tutor
@@ -19,8 +19,8 @@ __all__ = ['PAPERS', 'REPRO_NOTEBOOKS', 'FACTORY_BY_PROFILE', 'MAX_SEED', 'repro
            'coming_papers', 'notebook_parameters', 'cache_dir', 'factory_root', 'resolve_data', 'check_seed',
            'check_run_args', 'OutputPathError', 'output_error', 'check_out_dir', 'make_out_dir', 'free_run_dir',
            'default_run_dir', 'plan_run', 'set_aside', 'resume_command', 'ReproError', 'ReproInterrupted',
-           'run_notebook', 'run_progress', 'interrupted_message', 'last_started_cell', 'mark_interrupted', 'reproduce',
-           'format_runs']
+           'notebook_os_error', 'run_notebook', 'run_progress', 'interrupted_message', 'last_started_cell',
+           'mark_interrupted', 'reproduce', 'format_runs']
 
 # %% ../nbs/05_runner.ipynb #5faee29e
 PAPERS = ('macow', 'fader', 'maae', 'mala', 'siamese', 'patchcore', 'baseline')
@@ -264,6 +264,15 @@ class _NoCtrlC:
         if self._old is not None: signal.signal(signal.SIGINT, self._old)
 
 # %% ../nbs/05_runner.ipynb #a04630d4
+_OS_ERRORS = ('OSError', 'PermissionError', 'NotADirectoryError', 'IsADirectoryError', 'FileExistsError', 'FileNotFoundError')
+
+def notebook_os_error(ename: str, evalue: str, out_dir: Path, cell: int) -> OutputPathError | None:
+    "An `OutputPathError` when a notebook cell failed writing into its run folder (disk full, permissions), else None."
+    if ename not in _OS_ERRORS or str(Path(out_dir).resolve()) not in str(evalue): return None
+    m = re.match(r'\[Errno (\d+)\] ([^:]+)', str(evalue))
+    err = OSError(int(m[1]), m[2]) if m else OSError(evalue)
+    return OutputPathError(f"cannot write the run folder {out_dir} (cell {cell}: {evalue}): {_fix_for(err)}.")
+
 def _under(filename, folder: Path) -> bool:
     try: return filename is not None and Path(filename).resolve().is_relative_to(folder.resolve())
     except (OSError, ValueError): return False
@@ -281,6 +290,7 @@ def run_notebook(nb: Path, out_dir: Path, parameters: dict, progress: bool = Tru
         except pm.PapermillExecutionError as e:
             if ctrl_c.count or e.ename == 'KeyboardInterrupt':
                 raise ReproInterrupted(f"{nb.name} interrupted in cell {e.cell_index}", executed, e.cell_index) from None
+            if (disk := notebook_os_error(e.ename, e.evalue, out_dir, e.cell_index)) is not None: raise disk from None
             raise ReproError(f"{nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                              f"{e.ename}: {e.evalue}. The executed notebook is kept at {executed}.") from None
         except KeyboardInterrupt: raise ReproInterrupted(f"{nb.name} interrupted", executed) from None
