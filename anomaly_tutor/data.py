@@ -285,7 +285,7 @@ def check_category(root, category=None) -> CategorySummary:
         if not recs: raise DatasetLayoutError(f"No image in {cat/split}: the {split} split is empty.")
         for r in recs:
             raw = open_image(r.path)
-            to_8bit(raw).convert('RGB')
+            to_8bit(raw).convert('RGB')  # what read_image does: it must work on every file
             summ.image_size = summ.image_size or raw.size
             if raw.mode in WIDE_MODES and np.asarray(raw).max() < 256: dark_wide.append(r.path)
             if r.mask_path is not None:
