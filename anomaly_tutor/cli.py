@@ -6,25 +6,37 @@ Docs: https://anomaly-tutor.github.io/anomaly_tutor/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #6cc05bfd
 from __future__ import annotations
-import argparse, sys, time
+import argparse, ast, sys, time
 from pathlib import Path
 
 from . import __version__
 from .data import DatasetLayoutError, check_dataset, format_summaries
 from .factory import DEFAULT_SIZE, FACTORY_CATEGORIES, ensure_factory
-from .runner import PAPERS, ReproError, available_papers, format_runs, reproduce
+from .runner import (OutputPathError, ReproError, ReproInterrupted, available_papers, check_seed,
+                                  coming_papers, format_runs, reproduce)
 from .training import PROFILES
 
 # %% auto #0
-__all__ = ['cmd_data_factory', 'cmd_data_check', 'cmd_reproduce', 'build_parser', 'main']
+__all__ = ['parse_set', 'cmd_data_factory', 'cmd_data_check', 'cmd_reproduce', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #6f5090d2
 def _split_names(text: str | None) -> list[str] | None:
     return None if not text else [c.strip() for c in text.split(',') if c.strip()]
 
+def parse_set(items: list[str] | None) -> dict:
+    "The `--set KEY=VALUE` pairs as a dict; a value is read as a Python literal (20, 1e-3, True, ['a']) or else as text."
+    values = {}
+    for item in items or ():
+        key, sep, text = item.partition('=')
+        if not sep or not key.strip(): raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=40")
+        try: values[key.strip()] = ast.literal_eval(text)
+        except (ValueError, SyntaxError): values[key.strip()] = text
+    return values
+
 def cmd_data_factory(args) -> int:
     "Write the factory dataset to `args.out` (or reuse an identical one) and print its summary."
     start = time.perf_counter()
+    check_seed(args.seed)
     ensure_factory(args.out, size=args.size, categories=_split_names(args.categories), seed=args.seed,
                    n_train=args.n_train, n_test_good=args.n_test_good, n_test_defect=args.n_test_defect,
                    progress=not args.quiet)
@@ -33,21 +45,28 @@ def cmd_data_factory(args) -> int:
     return 0
 
 def cmd_data_check(args) -> int:
-    "Validate a dataset root or a single category and print its counts."
+    "Validate a dataset root or a single category and print its counts and warnings."
     print(format_summaries(check_dataset(args.path)))
     return 0
 
 def cmd_reproduce(args) -> int:
     "Run one paper (or all) on the chosen categories and print the metrics of every run."
     papers = available_papers() if args.paper == 'all' else [args.paper]
+    overrides = parse_set(args.set)
     runs = []
     for paper in papers:
         runs += reproduce(paper, profile=args.profile, data_root=args.data_root, category=args.category,
-                          out=args.out, device=args.device, seed=args.seed, progress=not args.quiet)
+                          out=args.out, device=args.device, seed=args.seed, progress=not args.quiet,
+                          resume=args.resume, overrides=overrides)
     print(format_runs(runs))
     return 0
 
 # %% ../nbs/90_cli.ipynb #8550dedf
+def _papers_help() -> str:
+    "The papers `reproduce` can run now, and those still to come."
+    coming = coming_papers()
+    return f"{', '.join(available_papers())}, or all" + (f" (coming: {', '.join(coming)})" if coming else '')
+
 def build_parser() -> argparse.ArgumentParser:
     "The `anomaly-tutor` argument parser with all subcommands."
     p = argparse.ArgumentParser(prog='anomaly-tutor', description='Industrial visual anomaly detection, rebuilt from papers.')
@@ -67,26 +86,36 @@ def build_parser() -> argparse.ArgumentParser:
     c = data.add_parser('check', help='validate a dataset root or category and print counts')
     c.add_argument('path', type=Path)
     c.set_defaults(func=cmd_data_check)
-    r = sub.add_parser('reproduce', help="execute a paper's reproduction notebook and write results.json")
-    r.add_argument('paper', choices=[*PAPERS, 'all'])
+    r = sub.add_parser('reproduce', help="execute a paper's reproduction notebook and write results.json",
+                       description=f"Check the arguments, data and output folder, then execute the paper's reproduction "
+                                   f"notebook on each category. Papers: {_papers_help()}.")
+    r.add_argument('paper', metavar='PAPER', help=_papers_help())
     r.add_argument('--profile', choices=PROFILES, default='cpu')
     r.add_argument('--data-root', type=Path, default=None, help='an MVTec-layout folder (default: the factory dataset)')
     r.add_argument('--category', default=None, help='one category (default: all categories of the data root)')
     r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/PAPER/CATEGORY)')
     r.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto')
-    r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--seed', type=int, default=0, help='0 to 4294967295')
+    r.add_argument('--set', action='append', metavar='KEY=VALUE',
+                   help="a config override for notebooks that take them (MACoW), e.g. --set epochs=40; repeatable")
+    r.add_argument('--resume', action='store_true',
+                   help='continue unfinished runs in their own folders (from the checkpoint, or from the start '
+                        'for papers that keep none); finished runs are left alone')
     r.add_argument('--quiet', action='store_true', help='no progress bars')
     r.set_defaults(func=cmd_reproduce)
     return p
 
 # %% ../nbs/90_cli.ipynb #04178c4d
+def _fail(message: str, status: int) -> int:
+    print(f"anomaly-tutor: {message}", file=sys.stderr)
+    return status
+
 def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `anomaly-tutor` console script."
+    "Entry point of the `anomaly-tutor` console script: one line on stderr for every expected problem, no traceback."
     args = build_parser().parse_args(argv)
     try: return args.func(args)
-    except ReproError as e:
-        print(f"anomaly-tutor: error: {e}", file=sys.stderr)
-        return 1
-    except (DatasetLayoutError, ValueError, FileExistsError, FileNotFoundError, KeyError, TypeError) as e:
-        print(f"anomaly-tutor: error: {e}", file=sys.stderr)
-        return 2
+    except ReproInterrupted as e: return _fail(str(e), 130)
+    except KeyboardInterrupt: return _fail("interrupted (Ctrl-C); runs that had finished are kept.", 130)
+    except ReproError as e: return _fail(f"error: {e}", 1)
+    except (DatasetLayoutError, OutputPathError, ValueError, KeyError, TypeError) as e: return _fail(f"error: {e}", 2)
+    except OSError as e: return _fail(f"error: {e}", 2)

@@ -17,10 +17,11 @@ from torch.utils.data import DataLoader, Dataset
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'GET_DATA_HINT', 'DatasetLayoutError', 'is_category_dir', 'list_categories', 'write_fake_category',
-           'Record', 'resolve_category', 'index_split', 'read_image', 'read_mask', 'resize_pair', 'Sample',
-           'MVTecDataset', 'load_record', 'collate_samples', 'make_loader', 'CategorySummary', 'check_category',
-           'check_dataset', 'format_summaries', 'show_samples']
+__all__ = ['IMAGE_EXTS', 'GET_DATA_HINT', 'WIDE_MODES', 'MASK_HALF', 'DatasetLayoutError', 'is_category_dir', 'list_categories',
+           'write_fake_category', 'Record', 'resolve_category', 'index_split', 'open_image', 'to_8bit', 'read_image',
+           'mask_levels', 'binarize_mask', 'read_mask', 'resize_pair', 'Sample', 'MVTecDataset', 'load_record',
+           'collate_samples', 'make_loader', 'CategorySummary', 'check_category', 'check_dataset', 'format_summaries',
+           'show_samples']
 
 # %% ../nbs/00_data.ipynb #525f21cf
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -35,10 +36,17 @@ def is_category_dir(path) -> bool:
     "True if `path` looks like one MVTec-layout category (it has `train/good`)."
     return (Path(path)/'train'/'good').is_dir()
 
+def _require_folder(root: Path):
+    "Refuse a dataset root that is missing or is a file, naming the fix."
+    if root.is_file():
+        raise DatasetLayoutError(f"{root} is a file, not a folder: give the dataset root (the folder holding "
+                                 "<category>/train/good) or one category folder.")
+    if not root.is_dir(): raise DatasetLayoutError(f"Dataset root {root} does not exist. {GET_DATA_HINT}")
+
 def list_categories(root) -> list[str]:
     "Sorted names of the category folders under `root`."
     root = Path(root)
-    if not root.is_dir(): raise DatasetLayoutError(f"Dataset root {root} does not exist. {GET_DATA_HINT}")
+    _require_folder(root)
     cats = sorted(p.name for p in root.iterdir() if p.is_dir() and is_category_dir(p))
     if not cats:
         raise DatasetLayoutError(f"No category under {root}: expected folders like {root}/<category>/train/good. {GET_DATA_HINT}")
@@ -89,7 +97,7 @@ def _find_mask(gt_dir: Path, img: Path) -> Path | None:
 def resolve_category(root, category=None) -> Path:
     "The folder of `category` under `root`, or `root` itself when it is a category; clear errors otherwise."
     root = Path(root)
-    if not root.exists(): raise DatasetLayoutError(f"Dataset root {root} does not exist. {GET_DATA_HINT}")
+    _require_folder(root)
     cat = root if category is None else root/category
     if category is not None and not cat.is_dir():
         avail = ', '.join(list_categories(root))
@@ -118,23 +126,47 @@ def index_split(cat_dir, split='train') -> list[Record]:
     return recs
 
 # %% ../nbs/00_data.ipynb #57e939ab
-def read_image(path) -> Image.Image:
-    "Open `path` as an RGB PIL image, converting grayscale, palette and RGBA; name the file if it cannot be read."
-    try:
-        with Image.open(path) as im: im.load(); return im.convert('RGB')
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DatasetLayoutError(f"Cannot read image file {path}: {e}. Replace or delete the file.") from e
+WIDE_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I')  # 16-bit (and 32-bit integer) grayscale, read on a 16-bit scale
+MASK_HALF = 128  # mask values at or above half the 8-bit range are anomalous
 
-def read_mask(path, size: tuple[int, int]) -> Image.Image:
-    "Open mask `path` as a binary 'L' image (0/255); `size` is its image's (width, height) and must match."
+def open_image(path, kind: str = 'image') -> Image.Image:
+    "Decode the file `path` as stored (any PIL mode); a `DatasetLayoutError` names the file if it cannot be read."
     try:
-        with Image.open(path) as im: im.load(); m = im.convert('L')
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DatasetLayoutError(f"Cannot read mask file {path}: {e}. Replace or delete the file.") from e
+        raise DatasetLayoutError(f"Cannot read {kind} file {path}: {e}. Replace or delete the file.") from e
+
+def to_8bit(im: Image.Image) -> Image.Image:
+    "`im` with 8 bits per channel: 16/32-bit integer grayscale as round(v / 257), float from [0, 1]; others unchanged."
+    if im.mode in WIDE_MODES: values = np.asarray(im).astype(np.float64) / 257.0
+    elif im.mode == 'F': values = np.asarray(im).astype(np.float64) * 255.0
+    else: return im
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), 'L')
+
+def read_image(path) -> Image.Image:
+    "Open `path` as an 8-bit RGB PIL image (16-bit and float scaled by `to_8bit`; grayscale, palette, RGBA converted)."
+    return to_8bit(open_image(path)).convert('RGB')
+
+# %% ../nbs/00_data.ipynb #92e09adc
+def mask_levels(path, size: tuple[int, int]) -> np.ndarray:
+    "Mask `path` as an 8-bit HxW array (colour masks by their brightest channel); `size` (w, h) is its image's and must match."
+    m = open_image(path, 'mask')
+    if m.mode in ('P', 'PA'): m = m.convert('RGBA')
+    levels = np.asarray(m.convert('RGB')).max(-1) if m.mode in ('RGB', 'RGBA', 'RGBX') else np.asarray(to_8bit(m).convert('L'))
     if m.size != size:
         raise DatasetLayoutError(f"Mask {path} is {m.size[0]}x{m.size[1]} but its image is {size[0]}x{size[1]}: "
                                  "masks must have their image's size.")
-    return m.point(lambda v: 255 if v > 0 else 0)
+    return levels
+
+def binarize_mask(levels: np.ndarray) -> np.ndarray:
+    "Anomalous pixels of an 8-bit mask: value >= 128 (half the range); a mask with every value below 128 holds labels, so any non-zero."
+    return levels > 0 if levels.max(initial=0) < MASK_HALF else levels >= MASK_HALF
+
+def read_mask(path, size: tuple[int, int]) -> Image.Image:
+    "Open mask `path` as a binary 'L' image (0/255) by `binarize_mask`'s rule; `size` is its image's (width, height)."
+    return Image.fromarray(binarize_mask(mask_levels(path, size)).astype(np.uint8) * 255, 'L')
 
 # %% ../nbs/00_data.ipynb #e160996c
 def _hw(size) -> tuple[int, int] | None:
@@ -221,19 +253,54 @@ class CategorySummary:
     def n_test(self): return sum(self.counts.get('test', {}).values())
 
 # %% ../nbs/00_data.ipynb #3df364a1
+def _check_test_split(cat: Path, counts: dict):
+    "Refuse a test split with only normal or only defective images: image AUROC needs both."
+    n_good = counts.get('good', 0)
+    if n_good == sum(counts.values()):
+        raise DatasetLayoutError(f"The test split of {cat} has only normal images: the metrics need defective ones too. "
+                                 f"Add a folder {cat}/test/<defect>/ with images, and their masks in {cat}/ground_truth/<defect>/.")
+    if n_good == 0:
+        raise DatasetLayoutError(f"The test split of {cat} has no normal image: image AUROC needs both kinds. "
+                                 f"Add normal test images to {cat}/test/good/ (normal images not used in train/good).")
+
+def _mask_warnings(gray: list, n_masks: int, jpeg: list) -> list[str]:
+    "Summary warnings for masks with gray levels (path, gray pixels, pixels) and masks saved as JPEG."
+    out = []
+    if gray:
+        share = sum(g for _, g, _ in gray) / sum(n for _, _, n in gray)
+        out.append(f"{len(gray)} of {n_masks} masks are not binary ({share:.1%} of their pixels are gray, e.g. {gray[0][0]}): "
+                   f"read as anomalous where >= {MASK_HALF} of 255; save masks as 0/255 PNG to make this explicit")
+    if jpeg:
+        out.append(f"{len(jpeg)} of {n_masks} masks are JPEG files (lossy: gray noise around every defect, e.g. {jpeg[0]}): "
+                   "save masks as PNG")
+    return out
+
 def check_category(root, category=None) -> CategorySummary:
-    "Open every image and mask of a category, raise `DatasetLayoutError` on the first problem, return counts."
+    "Open every image and mask of a category, raise `DatasetLayoutError` on the first problem, return counts and warnings."
     cat = resolve_category(root, category)
     summ = CategorySummary(cat.name, cat)
+    gray, jpeg, dark_wide, n_masks = [], [], [], 0
     for split in ('train', 'test'):
         recs = index_split(cat, split)
         if not recs: raise DatasetLayoutError(f"No image in {cat/split}: the {split} split is empty.")
         for r in recs:
-            im = read_image(r.path)
-            summ.image_size = summ.image_size or im.size
-            if r.mask_path is not None and not np.asarray(read_mask(r.mask_path, im.size)).any():
-                summ.warnings.append(f"empty mask {r.mask_path}")
+            raw = open_image(r.path)
+            to_8bit(raw).convert('RGB')  # what read_image does: it must work on every file
+            summ.image_size = summ.image_size or raw.size
+            if raw.mode in WIDE_MODES and np.asarray(raw).max() < 256: dark_wide.append(r.path)
+            if r.mask_path is not None:
+                levels = mask_levels(r.mask_path, raw.size)
+                n_masks += 1
+                if not binarize_mask(levels).any(): summ.warnings.append(f"empty mask {r.mask_path}")
+                n_gray = int(((levels != 0) & (levels != levels.max())).sum())
+                if n_gray: gray.append((r.mask_path, n_gray, levels.size))
+                if r.mask_path.suffix.lower() in ('.jpg', '.jpeg'): jpeg.append(r.mask_path)
             c = summ.counts.setdefault(split, {}); c[r.defect] = c.get(r.defect, 0) + 1
+    _check_test_split(cat, summ.counts['test'])
+    summ.warnings += _mask_warnings(gray, n_masks, jpeg)
+    if dark_wide:
+        summ.warnings.append(f"{len(dark_wide)} 16-bit images never exceed 255 (8-bit values in a 16-bit file, e.g. "
+                             f"{dark_wide[0]}): they read as nearly black; save them as 8-bit or scale them to 16 bits")
     return summ
 
 # %% ../nbs/00_data.ipynb #b233f147

@@ -6,18 +6,21 @@ Docs: https://anomaly-tutor.github.io/anomaly_tutor/runner.html.md"""
 
 # %% ../nbs/05_runner.ipynb #2918c5e4
 from __future__ import annotations
-import json, os
+import ast, errno, json, os, re, shlex, signal, threading
 from pathlib import Path
 
 import anomaly_tutor
-from .data import DatasetLayoutError, list_categories, resolve_category
+from .data import DatasetLayoutError, check_category, list_categories, resolve_category
 from .factory import FACTORY_CATEGORIES, ensure_factory
-from .training import PROFILES, read_results
+from .training import PROFILES, get_device, read_results
 
 # %% auto #0
-__all__ = ['PAPERS', 'REPRO_NOTEBOOKS', 'FACTORY_BY_PROFILE', 'repro_dir', 'repro_notebook', 'available_papers', 'cache_dir',
-           'factory_root', 'resolve_data', 'free_run_dir', 'default_run_dir', 'ReproError', 'run_notebook', 'reproduce',
-           'format_runs']
+__all__ = ['PAPERS', 'REPRO_NOTEBOOKS', 'FACTORY_BY_PROFILE', 'MAX_SEED', 'repro_dir', 'repro_notebook', 'available_papers',
+           'coming_papers', 'notebook_parameters', 'cache_dir', 'factory_root', 'resolve_data', 'check_seed',
+           'check_run_args', 'OutputPathError', 'output_error', 'check_out_dir', 'make_out_dir', 'free_run_dir',
+           'default_run_dir', 'plan_run', 'set_aside', 'resume_command', 'ReproError', 'ReproInterrupted',
+           'notebook_os_error', 'run_notebook', 'run_progress', 'interrupted_message', 'last_started_cell',
+           'mark_interrupted', 'reproduce', 'format_runs']
 
 # %% ../nbs/05_runner.ipynb #5faee29e
 PAPERS = ('macow', 'fader', 'maae', 'mala', 'siamese', 'patchcore', 'baseline')
@@ -33,20 +36,37 @@ def repro_dir() -> Path:
 # %% ../nbs/05_runner.ipynb #f7ba15cf
 def repro_notebook(paper: str) -> Path:
     "The repro notebook of `paper`; clear errors for an unknown paper or one not reproduced yet."
-    if paper not in REPRO_NOTEBOOKS: raise ValueError(f"unknown paper {paper!r}: choose one of {', '.join(PAPERS)}")
+    if paper not in REPRO_NOTEBOOKS:
+        raise ValueError(f"unknown paper {paper!r}: choose one of {', '.join(available_papers())}")
     nb = repro_dir()/REPRO_NOTEBOOKS[paper]
     if not nb.exists():
         if not repro_dir().exists():
             raise FileNotFoundError(f"{repro_dir()} not found: install from a clone with `pip install -e .` "
                                     "or set ANOMALY_TUTOR_NBS to the repository's nbs folder.")
-        have = sorted(p for p, f in REPRO_NOTEBOOKS.items() if (repro_dir()/f).exists())
-        raise FileNotFoundError(f"paper {paper!r} has no reproduction notebook yet ({nb.name}); available: {', '.join(have)}")
+        raise FileNotFoundError(f"paper {paper!r} has no reproduction notebook yet ({nb.name}); "
+                                f"available: {', '.join(available_papers())}")
     return nb
 
 # %% ../nbs/05_runner.ipynb #7b33ac50
 def available_papers() -> list[str]:
     "Papers whose reproduction notebook exists, in the book's order (the baseline last)."
     return [p for p in PAPERS if (repro_dir()/REPRO_NOTEBOOKS[p]).exists()]
+
+def coming_papers() -> list[str]:
+    "Papers of the book whose reproduction notebook is not written yet."
+    return [p for p in PAPERS if p not in available_papers()]
+
+# %% ../nbs/05_runner.ipynb #82552d17
+def notebook_parameters(nb) -> dict:
+    "Names and default values assigned in the notebook's cell tagged `parameters` (what papermill can set)."
+    cells = json.loads(Path(nb).read_text())['cells']
+    source = next((''.join(c['source']) for c in cells if 'parameters' in c.get('metadata', {}).get('tags', [])), '')
+    params = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try: params[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError: params[node.targets[0].id] = None
+    return params
 
 # %% ../nbs/05_runner.ipynb #17dfd6a0
 FACTORY_BY_PROFILE = {'smoke': dict(size=64, n_train=16, n_test_good=6, n_test_defect=9),
@@ -74,13 +94,72 @@ def resolve_data(data_root=None, category: str | None = None, profile='cpu', see
     resolve_category(root, category)
     return root, [category]
 
-# %% ../nbs/05_runner.ipynb #38dda26b
-def free_run_dir(path) -> Path:
-    "`path` if it does not exist or is empty, else the first free `path-2`, `path-3`, ..."
+# %% ../nbs/05_runner.ipynb #d24b2fa4
+MAX_SEED = 2**32 - 1
+
+def check_seed(seed):
+    "Refuse a seed that NumPy's `default_rng` and `torch.manual_seed` would not both take: an integer in 0..2**32-1."
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed!r}: pass e.g. --seed 0")
+
+def check_run_args(profile: str, seed, device: str):
+    "Refuse bad arguments before anything runs: an unknown profile, a bad seed, a device this machine lacks."
+    if profile not in PROFILES: raise ValueError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    check_seed(seed)
+    try: get_device(device)
+    except RuntimeError: raise ValueError(f"--device {device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+
+# %% ../nbs/05_runner.ipynb #824c7112
+class OutputPathError(RuntimeError):
+    "The run folder cannot be created or written; the message names the path and the fix."
+
+def _fix_for(e: OSError) -> str:
+    if isinstance(e, PermissionError) or e.errno == errno.EROFS: return "permission denied: choose a --out folder you can write to"
+    if e.errno == errno.ENOSPC: return "the disk is full: free space there, or choose a --out folder on another disk"
+    if isinstance(e, (NotADirectoryError, FileExistsError)): return "a file is in the way: choose another --out folder, or move the file"
+    return f"{e.strerror or e}: choose another --out folder"
+
+def output_error(path, e: OSError) -> OutputPathError:
+    "An `OutputPathError` for the OS error `e`, met while writing the run folder `path`."
+    where = f" ({e.filename})" if e.filename and str(e.filename) != str(path) else ''
+    return OutputPathError(f"cannot write the run folder {path}{where}: {_fix_for(e)}.")
+
+# %% ../nbs/05_runner.ipynb #692ef738
+def check_out_dir(path) -> Path:
+    "Refuse a run folder that cannot be made or written, without writing anything: a file in the way, no permission."
     path = Path(path)
-    if not path.exists() or not any(path.iterdir()): return path
+    for p in (path, *path.parents):
+        if not p.exists(): continue
+        if not p.is_dir():
+            raise OutputPathError(f"cannot use {path} as the run folder: {p} is a file, not a folder: "
+                                  "choose another --out folder, or move the file.")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise OutputPathError(f"cannot write the run folder {path}: {p} is not writable: "
+                                  "permission denied: choose a --out folder you can write to.")
+        break
+    return path
+
+def make_out_dir(path) -> Path:
+    "Create the run folder and write a probe file in it; any `OSError` becomes an `OutputPathError`."
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path/'.write-probe'
+        probe.write_text('')
+        probe.unlink()
+    except OSError as e: raise output_error(path, e) from None
+    return path
+
+# %% ../nbs/05_runner.ipynb #38dda26b
+def _holds_something(path: Path) -> bool:
+    return path.exists() and (not path.is_dir() or any(path.iterdir()))
+
+def free_run_dir(path) -> Path:
+    "`path` if it does not exist or is an empty folder, else the first free `path-2`, `path-3`, ..."
+    path = Path(path)
+    if not _holds_something(path): return path
     i = 2
-    while (cand := path.with_name(f'{path.name}-{i}')).exists() and any(cand.iterdir()): i += 1
+    while _holds_something(cand := path.with_name(f'{path.name}-{i}')): i += 1
     return cand
 
 # %% ../nbs/05_runner.ipynb #3661bc01
@@ -93,41 +172,225 @@ def default_run_dir(paper: str, category: str) -> Path:
     base = repo if (repo/'pyproject.toml').exists() else Path.cwd()
     return free_run_dir(base/'runs'/paper/category)
 
-# %% ../nbs/05_runner.ipynb #a04630d4
+# %% ../nbs/05_runner.ipynb #3e716861
+def plan_run(want, resume: bool = False, resumable: bool = False) -> tuple[Path, str]:
+    "Where one category's run goes and how: 'new' (a fresh folder), 'resume' (from its checkpoint), 'rerun' (same folder, from the start) or 'done'."
+    want = check_out_dir(want)
+    if not resume: return check_out_dir(free_run_dir(want)), 'new'
+    if (want/'results.json').exists(): return want, 'done'
+    if not _holds_something(want): return want, 'new'
+    return want, 'resume' if resumable else 'rerun'
+
+def set_aside(executed: Path) -> Path | None:
+    "Rename the notebook of an earlier, unfinished attempt to `NAME.attempt-N.ipynb`, so that a rerun keeps it."
+    if not executed.exists(): return None
+    i = 1
+    while (dest := executed.with_name(f'{executed.stem}.attempt-{i}{executed.suffix}')).exists(): i += 1
+    return executed.rename(dest)
+
+# %% ../nbs/05_runner.ipynb #f7135d08
+def _set_arg(key: str, value) -> str:
+    "One `--set KEY=VALUE` argument that `anomaly-tutor` reads back as `value`."
+    if isinstance(value, str):
+        try: ast.literal_eval(value)
+        except (ValueError, SyntaxError): return f'{key}={value}'
+    return f'{key}={value!r}'
+
+def resume_command(paper: str, profile: str, data_root, category: str, run, device='auto', seed=0,
+                   overrides: dict | None = None, progress=True) -> str:
+    "The shell command that resumes (or reruns) one category's run in its own folder `run`."
+    args = ['anomaly-tutor', 'reproduce', paper, '--profile', profile]
+    if data_root: args += ['--data-root', str(data_root)]
+    args += ['--category', category, '--out', str(run), '--device', device, '--seed', str(seed)]
+    for k, v in (overrides or {}).items(): args += ['--set', _set_arg(k, v)]
+    return shlex.join(args + ([] if progress else ['--quiet']) + ['--resume'])
+
+# %% ../nbs/05_runner.ipynb #98b3bdc5
 class ReproError(RuntimeError):
     "A reproduction notebook failed; the message names the notebook, the cell and the error."
+
+class ReproInterrupted(RuntimeError):
+    "A run stopped by Ctrl-C; the message says where it stopped and how to resume it."
+    def __init__(self, message: str, executed: Path | None = None, cell: int | None = None):
+        super().__init__(message)
+        self.executed, self.cell = executed, cell
+
+_KERNEL = {}  # the kernel manager of the notebook being run, for `_CtrlC`
+
+def _kernel_manager_class():
+    "A Jupyter kernel manager that uses IPC transport on POSIX and records itself in `_KERNEL`."
+    from jupyter_client.manager import AsyncKernelManager
+    class RunKernelManager(AsyncKernelManager):
+        def __init__(self, **kw):
+            if os.name == 'posix': kw.setdefault('transport', 'ipc')
+            super().__init__(**kw)
+            _KERNEL['km'] = self
+    return RunKernelManager
+
+# %% ../nbs/05_runner.ipynb #4b24f296
+class _CtrlC:
+    "While a notebook runs, Ctrl-C interrupts its kernel (like Jupyter's stop button); a second one stops the runner."
+    def __init__(self): self.count, self._done, self._old = 0, threading.Event(), None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, signum, frame):
+        self.count += 1
+        process = getattr(getattr(_KERNEL.get('km'), 'provisioner', None), 'process', None)
+        if self.count > 1 and process is not None and process.poll() is None:
+            process.kill()                      # a kernel left behind would print ZMQ errors once we are gone
+        if self.count > 1 or process is None: raise KeyboardInterrupt
+        threading.Thread(target=self._interrupt_kernel, args=(process,), daemon=True).start()
+
+    def _interrupt_kernel(self, process):
+        "Send SIGINT until a cell takes it (between cells the kernel ignores it) or the run ends."
+        while not self._done.is_set() and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            self._done.wait(0.5)
+
+    def __exit__(self, *exc):
+        self._done.set()
+        if self._old is not None: signal.signal(signal.SIGINT, self._old)
+
+class _NoCtrlC:
+    "Ignore Ctrl-C for a moment (while an interrupted run's notebook is being marked), in the main thread."
+    def __enter__(self):
+        main = threading.current_thread() is threading.main_thread()
+        self._old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    def __exit__(self, *exc):
+        if self._old is not None: signal.signal(signal.SIGINT, self._old)
+
+# %% ../nbs/05_runner.ipynb #a04630d4
+_OS_ERRORS = ('OSError', 'PermissionError', 'NotADirectoryError', 'IsADirectoryError', 'FileExistsError', 'FileNotFoundError')
+
+def notebook_os_error(ename: str, evalue: str, out_dir: Path, cell: int) -> OutputPathError | None:
+    "An `OutputPathError` when a notebook cell failed writing into its run folder (disk full, permissions), else None."
+    if ename not in _OS_ERRORS or str(Path(out_dir).resolve()) not in str(evalue): return None
+    m = re.match(r'\[Errno (\d+)\] ([^:]+)', str(evalue))
+    err = OSError(int(m[1]), m[2]) if m else OSError(evalue)
+    return OutputPathError(f"cannot write the run folder {out_dir} (cell {cell}: {evalue}): {_fix_for(err)}.")
+
+def _under(filename, folder: Path) -> bool:
+    try: return filename is not None and Path(filename).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError): return False
 
 def run_notebook(nb: Path, out_dir: Path, parameters: dict, progress: bool = True) -> Path:
     "Execute `nb` with papermill into `out_dir` with `parameters`; return the executed notebook's path."
     import papermill as pm
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out_dir)
     executed = out_dir/nb.name
-    try:
-        pm.execute_notebook(str(nb), str(executed), parameters=parameters, kernel_name='python3',
-                            progress_bar=progress, cwd=str(out_dir))
-    except pm.PapermillExecutionError as e:
-        raise ReproError(f"{nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
-                         f"{e.ename}: {e.evalue}. The executed notebook is kept at {executed}.") from None
+    _KERNEL.clear()
+    with _CtrlC() as ctrl_c:
+        try:
+            pm.execute_notebook(str(nb), str(executed), parameters=parameters, kernel_name='python3',
+                                progress_bar=progress, cwd=str(out_dir), kernel_manager_class=_kernel_manager_class())
+        except pm.PapermillExecutionError as e:
+            if ctrl_c.count or e.ename == 'KeyboardInterrupt':
+                raise ReproInterrupted(f"{nb.name} interrupted in cell {e.cell_index}", executed, e.cell_index) from None
+            if (disk := notebook_os_error(e.ename, e.evalue, out_dir, e.cell_index)) is not None: raise disk from None
+            raise ReproError(f"{nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                             f"{e.ename}: {e.evalue}. The executed notebook is kept at {executed}.") from None
+        except KeyboardInterrupt: raise ReproInterrupted(f"{nb.name} interrupted", executed) from None
+        except OSError as e:
+            if ctrl_c.count: raise ReproInterrupted(f"{nb.name} interrupted", executed) from None
+            if _under(e.filename, out_dir): raise output_error(out_dir, e) from None
+            raise
+        except Exception:
+            if ctrl_c.count: raise ReproInterrupted(f"{nb.name} interrupted", executed) from None
+            raise
     return executed
+
+# %% ../nbs/05_runner.ipynb #c9d25be0
+def run_progress(run) -> dict | None:
+    "The newest training checkpoint under `run`: its epoch, the run's epochs, its step and path; None if there is none."
+    checkpoints = sorted(Path(run).rglob('checkpoint.pt'), key=lambda p: p.stat().st_mtime)
+    if not checkpoints: return None
+    import torch
+    ck = torch.load(checkpoints[-1], map_location='cpu', weights_only=False, mmap=True)
+    return dict(epoch=ck['epoch'], epochs=(ck.get('config') or {}).get('epochs'), step=ck['step'], path=checkpoints[-1])
+
+def interrupted_message(paper: str, category: str, run: Path, notebook: str, cell: int | None,
+                        resumable: bool, command: str) -> str:
+    "One line: where a run was interrupted, what its folder holds, and the command that resumes it."
+    where = f"in cell {cell} of {notebook}" if cell is not None else f"while the kernel of {notebook} was starting"
+    progress = run_progress(run) if resumable else None
+    if progress:
+        state = (f", after epoch {progress['epoch']} of {progress['epochs']}, step {progress['step']} "
+                 f"(its last checkpoint, {progress['path'].relative_to(run)})")
+    elif resumable: state = " before its first checkpoint, so resuming starts its training over in the same folder"
+    else: state = f"; {paper} keeps no checkpoint, so resuming runs it again from the start in the same folder"
+    return f"interrupted: {paper} / {category} stopped {where}{state}; resume with: {command}"
+
+def last_started_cell(executed: Path) -> int | None:
+    "Index of the last cell papermill started in a kept notebook (the one an interrupt stopped); None if none started."
+    if not executed.exists(): return None
+    cells = json.loads(executed.read_text())['cells']
+    started = [i for i, c in enumerate(cells) if c.get('metadata', {}).get('papermill', {}).get('start_time')]
+    return started[-1] if started else None
+
+def mark_interrupted(executed: Path, message: str, cell: int | None = None):
+    "Mark a kept notebook as interrupted: a banner on top, the status in its metadata, `cell` failed, unstarted cells pending."
+    import nbformat
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata.setdefault('papermill', {})['exception'] = True
+    nb.metadata['anomaly_tutor'] = {'status': 'interrupted', 'message': message}
+    for i, c in enumerate(nb.cells):
+        meta = c.metadata.get('papermill')
+        if not meta: continue
+        if i == cell: meta.update(status='failed', exception=True)
+        elif meta.get('status') == 'completed' and not meta.get('start_time'): meta['status'] = 'pending'
+    banner = ('<span style="color:red; font-size:1.5em;">Interrupted (Ctrl-C): this run did not finish.</span>\n\n'
+              + message.replace('; resume with: ', '.\n\nResume with:\n\n    '))
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner, metadata={'tags': ['papermill-error-cell-tag']}))
+    nbformat.write(nb, executed)
 
 # %% ../nbs/05_runner.ipynb #3e138bb2
 def reproduce(paper: str, profile='cpu', data_root=None, category=None, out=None, device='auto', seed=0,
-              progress=True, log=print) -> list[Path]:
-    "Run `paper`'s repro notebook on each category; return the run folders (each holding `results.json`)."
-    if profile not in PROFILES: raise ValueError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+              progress=True, log=print, resume=False, overrides=None) -> list[Path]:
+    "Check everything, then run `paper`'s repro notebook on each category; return the run folders (each with `results.json`)."
+    check_run_args(profile, seed, device)
     nb = repro_notebook(paper)
+    params, overrides = notebook_parameters(nb), dict(overrides or {})
+    if overrides and 'overrides' not in params:
+        raise ValueError(f"{paper}'s notebook takes no config overrides: drop --set (its parameters: {', '.join(params)})")
     root, cats = resolve_data(data_root, category, profile, seed, progress)
-    runs = []
+    for cat in cats:
+        for warning in check_category(root, cat).warnings: log(f"warning: {cat}: {warning}")
+    plans = []
     for cat in cats:
         want = Path(out) if (out and len(cats) == 1) else Path(out or Path('runs')/paper)/cat
-        run = free_run_dir(want)
-        if run != want: log(f"{want} already holds a run; this run writes to {run}")
-        params = dict(profile=profile, category=cat, data_root=str(root.resolve()), out_dir=str(run.resolve()),
-                      device=device, seed=seed)
-        run_notebook(nb, run, params, progress)
-        runs.append(run)
-        log(f"{paper} / {cat}: {run/'results.json'}")
-    return runs
+        plans.append((cat, want, *plan_run(want, resume, 'resume' in params)))
+    return [_run_category(nb, paper, params, cat, want, run, how, root, profile, data_root, device, seed, overrides,
+                          progress, log) for cat, want, run, how in plans]
+
+# %% ../nbs/05_runner.ipynb #76d6b36c
+def _run_category(nb, paper, params, cat, want, run, how, root, profile, data_root, device, seed, overrides, progress, log) -> Path:
+    "Run (or resume) one planned category; say what happens; turn an interrupt into its one-line message."
+    if how == 'done':
+        log(f"{run} already holds a finished run (results.json): nothing to resume")
+        return run
+    if how == 'new' and run != want: log(f"{want} already holds a run; this run writes to {run}")
+    if how == 'resume': log(f"resuming {paper} / {cat} in {run} from its checkpoint")
+    if how == 'rerun': log(f"{paper} keeps no checkpoint: running {cat} again from the start in {run}")
+    make_out_dir(run)
+    if how in ('resume', 'rerun'): set_aside(run/nb.name)
+    values = dict(profile=profile, category=cat, data_root=str(root.resolve()), out_dir=str(run.resolve()),
+                  device=device, seed=seed)
+    if overrides: values['overrides'] = overrides
+    if how == 'resume': values['resume'] = True
+    try: run_notebook(nb, run, values, progress)
+    except ReproInterrupted as e:
+        with _NoCtrlC():                                   # a second Ctrl-C must not cut the marking short
+            command = resume_command(paper, profile, data_root, cat, run, device, seed, overrides, progress)
+            cell = e.cell if e.cell is not None else last_started_cell(e.executed)
+            msg = interrupted_message(paper, cat, run, nb.name, cell, 'resume' in params, command)
+            if e.executed.exists(): mark_interrupted(e.executed, msg, cell)
+        raise ReproInterrupted(msg, e.executed, cell) from None
+    log(f"{paper} / {cat}: {run/'results.json'}")
+    return run
 
 # %% ../nbs/05_runner.ipynb #09b6b5cf
 def format_runs(runs: list[Path]) -> str:

@@ -6,6 +6,8 @@ import pytest
 
 from anomaly_tutor.training import RESULT_KEYS
 
+from conftest import ROOT
+
 METRICS = ('image_auroc', 'pixel_auroc', 'pixel_ap', 'aupro', 'f1_max')
 
 
@@ -51,12 +53,19 @@ def test_reproduce_all_categories(data, tmp_path, run_cli):
     assert _results(tmp_path/'o'/'widget')['category'] == 'widget'
 
 
-def test_failing_notebook_names_the_cell(data, tmp_path, run_cli):
-    (data/'widget'/'ground_truth'/'dent'/'000_mask.png').unlink()
+def test_failing_notebook_names_the_cell(data, tmp_path, run_cli, monkeypatch):
+    "A cell that raises (data errors are refused before the notebook, see test_bad_input.py): exit 1, cell named, notebook kept."
+    nb = json.loads((ROOT/'nbs'/'repro'/'69_baseline.ipynb').read_text())
+    nb['cells'].insert(6, {'cell_type': 'code', 'execution_count': None, 'id': 'b0b0b0b0', 'metadata': {}, 'outputs': [],
+                           'source': ["raise RuntimeError('the fit went wrong')"]})
+    (tmp_path/'nbs'/'repro').mkdir(parents=True)
+    (tmp_path/'nbs'/'repro'/'69_baseline.ipynb').write_text(json.dumps(nb))
+    monkeypatch.setenv('ANOMALY_TUTOR_NBS', str(tmp_path/'nbs'))
     res = run_cli('reproduce', 'baseline', '--profile', 'smoke', '--data-root', data, '--category', 'widget',
                   '--out', tmp_path/'bad', '--quiet')
     assert res.returncode == 1
-    assert 'failed in cell' in res.stderr and 'has no mask' in res.stderr
+    assert 'failed in cell' in res.stderr and 'RuntimeError: the fit went wrong' in res.stderr
+    assert 'Traceback' not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert (tmp_path/'bad'/'69_baseline.ipynb').exists()
 
 

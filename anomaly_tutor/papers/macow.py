@@ -27,9 +27,21 @@ from ..metrics import pooled_max_score
 
 # %% auto #0
 __all__ = ['SYNTHESIZERS', 'ATTENTIONS', 'MACOW_PRESETS', 'TERMS', 'RESUME_FREE', 'MACOW_PAPER_RESULTS', 'MACOW_TABLE6',
-           'ABLATION_KEYS', 'macow_config', 'MACoW', 'AttentionLoss', 'macow_synthesizer', 'balanced_methods',
-           'macow_terms', 'MACoWStep', 'build_macow', 'normal_batches', 'train_macow', 'macow_predict',
-           'macow_paper_numbers', 'ablation_grid', 'format_ablation']
+           'ABLATION_KEYS', 'convnextv2_smoke', 'macow_config', 'MACoW', 'AttentionLoss', 'macow_synthesizer',
+           'balanced_methods', 'macow_terms', 'MACoWStep', 'build_macow', 'normal_batches', 'train_macow',
+           'macow_predict', 'macow_paper_numbers', 'ablation_grid', 'format_ablation']
+
+# %% ../../nbs/papers/50_papers.macow.ipynb #ceb03b04
+import timm
+from timm.models import register_model
+
+def convnextv2_smoke(pretrained=False, **kwargs):
+    "A ConvNeXtV2 for smoke runs: atto's blocks with one block per stage and widths 8, 16, 32, 64 (random weights only)."
+    if pretrained: raise ValueError("convnextv2_smoke has no pretrained weights: use it with pretrained=False")
+    from timm.models.convnext import convnextv2_atto
+    return convnextv2_atto(pretrained=False, **{'depths': (1, 1, 1, 1), 'dims': (8, 16, 32, 64), **kwargs})
+
+if not timm.is_model('convnextv2_smoke'): register_model(convnextv2_smoke)
 
 # %% ../../nbs/papers/50_papers.macow.ipynb #3ad97f04
 SYNTHESIZERS = ('perlin', 'nsa', 'mask', 'cutpaste')
@@ -40,7 +52,7 @@ _common = dict(pretrained=False, weights_path='', attention='sspcbma', weighting
                weight_decay=0.0, clip_grad=0.0, amp='', dtd='', eval_batch_size=16, stop_after=0)
 
 MACOW_PRESETS = {
-    'smoke': dict(_common, image_size=32, backbone='convnextv2_atto', c_stem=8, epochs=2, steps_per_epoch=2,
+    'smoke': dict(_common, image_size=32, backbone='convnextv2_smoke', c_stem=8, epochs=2, steps_per_epoch=2,
                   batch_size=4, lr=1e-3, score_pool=5, eval_size=0),
     'cpu': dict(_common, image_size=64, backbone='convnextv2_atto', c_stem=16, epochs=30, steps_per_epoch=40,
                 batch_size=8, lr=5e-4, score_pool=5, eval_size=128),
