@@ -29,3 +29,13 @@ def data(tmp_path):
     write_fake_category(root, 'widget', size=32, n_train=6, n_good=3, defects={'scratch': 2, 'dent': 2}, seed=1)
     write_fake_category(root, 'gear', size=40, n_train=5, n_good=2, defects={'crack': 3}, mode='L', seed=2)
     return root
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    "Small models and tensors: one torch thread is fastest and steady on a shared machine; restored afterwards."
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

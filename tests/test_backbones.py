@@ -10,13 +10,7 @@ from anomaly_tutor import backbones as B
 from anomaly_tutor import unets as U
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Small models: one thread is fastest and steady on a shared machine; restored afterwards."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # small models: one thread (tests/conftest.py)
 
 
 # ---------------------------------------------------------------- create_backbone

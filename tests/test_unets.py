@@ -11,13 +11,7 @@ from anomaly_tutor.attention import count_params
 from anomaly_tutor.losses import cos_anomaly_map, cos_sim_loss
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Tiny tensors: one thread is fastest and steady on a shared machine; restored afterwards."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # small models: one thread (tests/conftest.py)
 
 
 # ---------------------------------------------------------------- MACoW's ConvNeXtV2 U-Nets
