@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 import torch.nn.functional as F
-from torchvision.transforms.functional import gaussian_blur
+from .metrics import gaussian_smooth as _smooth_maps
 from fastcore.basics import patch
 
 # %% auto #0
@@ -19,13 +19,8 @@ __all__ = ['BASELINE_PRESETS', 'gaussian_smooth', 'GaussianBaseline']
 
 # %% ../nbs/04_baseline.ipynb #232421a9
 def gaussian_smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    "Blur a `B×C×H×W` (or `B×H×W`) tensor with a Gaussian of std `sigma` pixels; `sigma=0` returns `x`."
-    if sigma <= 0: return x
-    squeeze = x.dim() == 3
-    if squeeze: x = x[:, None]
-    k = 2 * math.ceil(3 * sigma) + 1
-    y = gaussian_blur(x, [k, k], [sigma, sigma])
-    return y[:, 0] if squeeze else y
+    "Blur a `B×C×H×W` (or `B×H×W`) tensor with a Gaussian of std `sigma` pixels, cut at 3σ; `sigma=0` returns `x`."
+    return _smooth_maps(x, sigma, truncate=3.0) if sigma > 0 else x
 
 # %% ../nbs/04_baseline.ipynb #97b7148f
 class GaussianBaseline(nn.Module):

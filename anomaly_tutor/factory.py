@@ -15,7 +15,7 @@ __all__ = ['DEFAULT_SIZE', 'FACTORY_VERSION', 'MIN_DEFECT_PX', 'MAX_DEFECT_FRAC'
            'pill_scene', 'capsule', 'shade', 'pill_colour', 'render_pill', 'washer_scene', 'washer_shape',
            'render_washer', 'chip_scene', 'box_sdf', 'pin_positions', 'render_pins', 'bent_pin', 'chip_body',
            'render_chip', 'print_error', 'pill_defect', 'washer_defect', 'chip_defect', 'Category', 'compose_defect',
-           'min_defect_px', 'check_category', 'render_normal', 'render_pair', 'factory_params', 'save_png',
+           'min_defect_px', 'factory_category', 'render_normal', 'render_pair', 'factory_params', 'save_png',
            'defect_plan', 'write_category', 'package_version', 'read_record', 'write_record', 'make_factory',
            'ensure_factory']
 
@@ -621,7 +621,7 @@ def min_defect_px(size:int)->int:
     "Fewest changed pixels a defect may have at image side `size`."
     return max(MIN_DEFECT_PX, int(round(MIN_DEFECT_PX * size**2 / 128**2)))
 
-def check_category(category:str)->Category:
+def factory_category(category:str)->Category:
     "The `Category` called `category`, or a `ValueError` that lists the valid names."
     if category not in CATEGORIES:
         raise ValueError(f"unknown factory category {category!r}; valid categories: {', '.join(FACTORY_CATEGORIES)}")
@@ -629,8 +629,12 @@ def check_category(category:str)->Category:
 
 def render_normal(category:str, rng, size:int=DEFAULT_SIZE)->np.ndarray:
     "One normal image of `category` (uint8 RGB)."
-    cat = check_category(category); sc = cat.scene(rng, size)
+    cat = factory_category(category)
+    sc = cat.scene(rng, size)
     return to_uint8(camera(cat.render(sc)[0], sc['noise']))
+
+# %% ../nbs/01_factory.ipynb #d2c1468e
+check_category = factory_category  # its old name, kept for imports; `anomaly_tutor.data.check_category` checks a dataset folder
 
 # %% ../nbs/01_factory.ipynb #f5a06c47
 def render_pair(category:str, # factory category
@@ -640,7 +644,7 @@ def render_pair(category:str, # factory category
                 max_tries:int=50, # redraws of a too small (or too large) defect before giving up
                ):
     "One defective sample and its normal twin: `(normal, defective, mask)`; redraws defects that change too little."
-    cat = check_category(category)
+    cat = factory_category(category)
     if kind not in FACTORY_CATEGORIES[category]['defects']:
         kinds = ', '.join(FACTORY_CATEGORIES[category]['defects'])
         raise ValueError(f"{category} has no defect {kind!r}; its kinds: {kinds}")

@@ -28,10 +28,13 @@ REPRO_NOTEBOOKS = {'macow': '60_macow.ipynb', 'fader': '61_fader.ipynb', 'maae':
                    'mala': '63_mala.ipynb', 'siamese': '64_siamese.ipynb',
                    'patchcore': '68_patchcore.ipynb', 'baseline': '69_baseline.ipynb'}
 
-def repro_dir() -> Path:
-    "The folder of the repro notebooks: `$ANOMALY_TUTOR_NBS/repro`, else `nbs/repro` beside the package."
+def repro_dir(pkg=None) -> Path:
+    "The repro notebooks: `$ANOMALY_TUTOR_NBS/repro`, else the clone's `nbs/repro`, else the copy installed in the package."
     nbs = os.environ.get('ANOMALY_TUTOR_NBS')
-    return (Path(nbs) if nbs else Path(anomaly_tutor.__file__).resolve().parent.parent/'nbs')/'repro'
+    if nbs: return Path(nbs)/'repro'
+    pkg = Path(pkg) if pkg else Path(anomaly_tutor.__file__).resolve().parent  # the `anomaly_tutor` folder
+    clone = pkg.parent/'nbs'/'repro'
+    return clone if clone.is_dir() else pkg/'_repro'
 
 # %% ../nbs/05_runner.ipynb #f7ba15cf
 def repro_notebook(paper: str) -> Path:
@@ -41,8 +44,9 @@ def repro_notebook(paper: str) -> Path:
     nb = repro_dir()/REPRO_NOTEBOOKS[paper]
     if not nb.exists():
         if not repro_dir().exists():
-            raise FileNotFoundError(f"{repro_dir()} not found: install from a clone with `pip install -e .` "
-                                    "or set ANOMALY_TUTOR_NBS to the repository's nbs folder.")
+            raise FileNotFoundError(f"{repro_dir()} not found: this install has no repro notebooks; reinstall the package "
+                                    "(`pip install .`, or `pip install -e .` in a clone) or set ANOMALY_TUTOR_NBS "
+                                    "to the repository's nbs folder.")
         raise FileNotFoundError(f"paper {paper!r} has no reproduction notebook yet ({nb.name}); "
                                 f"available: {', '.join(available_papers())}")
     return nb

@@ -22,9 +22,9 @@ import anomaly_tutor
 
 # %% auto #0
 __all__ = ['PROFILES', 'RESULT_KEYS', 'METRIC_KEYS', 'SCHEDULES', 'AMP_DTYPES', 'seed_everything', 'get_device', 'Config',
-           'make_config', 'versions', 'machine', 'make_results', 'write_results', 'read_results', 'Timer',
-           'make_scheduler', 'rng_states', 'set_rng_states', 'to_device', 'autocast_for', 'log_arrays', 'read_log',
-           'plot_log', 'Trainer']
+           'make_config', 'unset_to_none', 'versions', 'machine', 'make_results', 'write_results', 'read_results',
+           'Timer', 'make_scheduler', 'rng_states', 'set_rng_states', 'to_device', 'autocast_for', 'log_arrays',
+           'read_log', 'plot_log', 'Trainer']
 
 # %% ../nbs/03_training.ipynb #82f0c8e8
 def seed_everything(seed: int = 0) -> np.random.Generator:
@@ -78,6 +78,18 @@ def make_config(presets: dict, profile: str = 'cpu', **overrides) -> Config:
         if k not in cfg: raise KeyError(f"unknown config key {k!r}; valid keys: {', '.join(sorted(cfg))}")
         cfg[k] = _check_type(k, cfg[k], v)
     return cfg
+
+# %% ../nbs/03_training.ipynb #cdc0c514
+def unset_to_none(v):
+    "`None` for a config's 'not set' (`''`, `0`, `0.0` or `None`); any other value, `False` included, unchanged."
+    if v is None or (isinstance(v, str) and v == ''): return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0: return None
+    return v
+
+@patch
+def opt(self: Config, k: str):
+    "The value of `k`, or `None` where the config leaves it unset (`''` or `0`)."
+    return unset_to_none(getattr(self, k))
 
 # %% ../nbs/03_training.ipynb #6ec6881d
 RESULT_KEYS = ('paper', 'category', 'profile', 'seed', 'device', 'image_size', 'image_auroc', 'pixel_auroc',

@@ -92,3 +92,117 @@ def test_browser_renders_page(server, tmp_path, page, expect, figure):
     for entry in ('Data: the MVTec AD layout', 'The factory dataset', 'Metrics'):
         assert entry in dom, f'sidebar entry {entry!r} missing'
     if figure: assert '<img' in dom, 'no figure on the page'
+
+
+# ---- offline maths, whole subtitles, code without sideways scrolling (issue 21)
+
+MATHS_PAGE, MATHS_NB = '30_weighting.html', '30_weighting.ipynb'   # display and inline equations, long code lines
+_TAG_SRC = re.compile(r'<(script|img|iframe|source|link)\b([^>]*)>', re.I)
+
+
+def _site_fix():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('site_fix', ROOT/'.ci'/'site_fix.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def _remote_refs(site: Path) -> list[str]:
+    "Scripts, stylesheets, icons, images and CSS imports or fonts the site would fetch from outside its own folder."
+    out = []
+    for page in site.rglob('*.html'):
+        html = page.read_text(errors='replace')
+        for tag, attrs in _TAG_SRC.findall(html):
+            if tag.lower() == 'link' and not re.search(r'rel="[^"]*(stylesheet|icon|preload)', attrs): continue
+            m = re.search(r'\b(?:src|href)="((?:https?:)?//[^"]+)"', attrs)
+            if m: out.append(f'{page.name}: {m.group(1)}')
+        out += [f'{page.name}: {u}' for u in re.findall(r"\bimport\b[^'\"]*['\"]((?:https?:)?//[^'\"]+)", html)]
+    for css in site.rglob('*.css'):
+        out += [f'{css.name}: {u}' for u in re.findall(r'(?:@import\s+|url\()\s*["\']?((?:https?:)?//[^"\')]+)', css.read_text(errors='replace'))]
+    return out
+
+
+def test_site_names_nothing_outside_itself(site):
+    assert (site/'site_libs'/'katex'/'katex.min.js').exists() and (site/'site_libs'/'katex'/'LICENSE').exists()
+    assert list((site/'site_libs'/'katex'/'fonts').glob('*.woff2'))
+    assert _remote_refs(site) == []
+    assert 'site_libs/katex/katex.min.js' in (site/MATHS_PAGE).read_text()
+
+
+def test_remote_refs_check_can_fail(tmp_path):
+    (tmp_path/'a.html').write_text('<link rel="stylesheet" href="https://cdn.example/k.css"><script src="x.js"></script>')
+    (tmp_path/'t.css').write_text('@import url(https://fonts.example/css2?family=A;b);')
+    assert [r.split(': ')[1] for r in _remote_refs(tmp_path)] == ['https://cdn.example/k.css', 'https://fonts.example/css2?family=A;b']
+
+
+def _visible_text(dom: str) -> str:
+    "The page's text without scripts, styles, code and KaTeX's TeX annotations."
+    dom = re.sub(r'<(script|style|pre|code|annotation)\b.*?</\1>', ' ', dom, flags=re.S | re.I)
+    return re.sub(r'<[^>]+>', ' ', dom)
+
+
+def test_maths_renders_offline(server, tmp_path):
+    "KaTeX (vendored) typesets the chapter's equations, and the browser asks nothing of any host but the local server."
+    netlog = tmp_path/'netlog.json'
+    dom = _chromium(f'--user-data-dir={tmp_path/"profile"}', f'--log-net-log={netlog}', '--virtual-time-budget=10000',
+                    '--dump-dom', f'{server}/{MATHS_PAGE}').stdout
+    assert dom.count('class="katex"') >= 10, 'equations were not typeset'
+    assert 'katex-display' in dom, 'no display equation was typeset'
+    text = _visible_text(dom)
+    for raw in ('\\(', '\\)', '\\[', '$$'): assert raw not in text, f'raw TeX {raw!r} left on the page'
+    requests = _page_requests(netlog)
+    urls = {u for u, _ in requests}
+    assert any(u.startswith(server) and 'katex.min.js' in u for u in urls), 'the vendored KaTeX was not loaded'
+    assert any(u.startswith(server) and u.endswith('.woff2') for u in urls), 'no KaTeX font was loaded'
+    # what the page asked for (the browser's own update and account pings carry no page origin)
+    outside = sorted({u for u, origin in requests if origin.startswith(server) and not u.startswith(server)})
+    assert outside == [], outside
+
+
+def _page_requests(netlog: Path) -> list[tuple[str, str]]:
+    "(url, initiating origin) of every request in a Chromium net log."
+    import json
+    text = netlog.read_text(errors='replace').rstrip()
+    try: log = json.loads(text)
+    except json.JSONDecodeError: log = json.loads(text.rstrip(',') + ']}')  # a log cut short at exit
+    start = log['constants']['logEventTypes']['URL_REQUEST_START_JOB']
+    return [(e['params']['url'], str(e['params'].get('initiator', ''))) for e in log['events']
+            if e['type'] == start and 'url' in e.get('params', {})]
+
+
+_PROBE = """<!doctype html><html><body style="margin:0">
+<iframe id="f" src="PAGE" style="width:1280px;height:1000px;border:0"></iframe>
+<script>
+document.getElementById('f').onload = () => {
+  const d = document.getElementById('f').contentDocument;
+  const pres = [...d.querySelectorAll('main pre')].filter(p => p.getClientRects().length);
+  const wide = pres.filter(p => p.scrollWidth > p.clientWidth + 1);
+  const out = document.createElement('output'); out.id = 'probe';
+  out.textContent = JSON.stringify({pres: pres.length, wide: wide.map(p => p.textContent.slice(0, 60)),
+                                    body: d.querySelector('main').clientWidth});
+  document.body.appendChild(out);
+};
+</script></body></html>"""
+
+
+def test_whole_subtitle_and_code_without_sideways_scrolling(site, server, tmp_path):
+    "At a 1280-px window no code block of the chapter scrolls sideways; its subtitle of several `>` lines is whole."
+    import html, json
+    (site/'_probe.html').write_text(_PROBE.replace('PAGE', MATHS_PAGE))
+    dom = _chromium(f'--user-data-dir={tmp_path/"profile"}', '--window-size=1300,1000', '--virtual-time-budget=10000',
+                    '--dump-dom', f'{server}/_probe.html').stdout
+    m = re.search(r'<output id="probe">(.*?)</output>', dom, re.S)
+    assert m, dom[-2000:]
+    probe = json.loads(html.unescape(m.group(1)))
+    assert probe['pres'] >= 10 and probe['body'] < 1000, probe
+    assert probe['wide'] == [], probe['wide']
+    shots = ROOT/'runs'/'docs'; shots.mkdir(parents=True, exist_ok=True)
+    _chromium(f'--user-data-dir={tmp_path/"profile2"}', '--window-size=1280,2400', '--virtual-time-budget=10000',
+              f'--screenshot={shots/"30_weighting_1280.png"}', f'{server}/{MATHS_PAGE}')
+    nb = json.loads((ROOT/'nbs'/MATHS_NB).read_text())
+    title_cell = next(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown')
+    assert len([l for l in title_cell.splitlines() if l.startswith('>')]) > 1, 'the check needs a multi-line subtitle'
+    subtitle = _site_fix().full_subtitle(nb)
+    page = html.unescape((site/MATHS_PAGE).read_text())
+    assert f'content="{subtitle}"' in page, 'the description was cut'
+    assert page.count(subtitle[-60:]) >= 2, 'the subtitle under the title was cut'  # its end, past any smart quotes

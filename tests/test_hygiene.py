@@ -36,3 +36,33 @@ def test_notebooks_are_clean():
         d = json.loads(nb.read_text())
         for cell in d['cells']:
             assert set(cell.get('metadata', {})) <= {'tags'}, (nb.name, cell.get('metadata'))
+
+
+# The papers as text and the developers' notes live in a private `shared/` folder next to the clone. The book, the
+# README and the package cite public sources (arXiv, DOI, the authors' code) instead: a reader cannot open `shared/`.
+_PRIVATE = re.compile(r'shared/|methods\.md|methods sheet|reference sheet', re.I)
+
+
+def _private_mentions(root=ROOT):
+    "(file, line number, line) for every mention of the private folder or its fact sheet under `root`."
+    files = [root/'README.md', *(root/'nbs').rglob('*.ipynb'), *(root/'anomaly_tutor').rglob('*.py')]
+    out = []
+    for f in files:
+        if not f.exists() or '.ipynb_checkpoints' in f.parts: continue
+        for i, line in enumerate(f.read_text(encoding='utf-8').splitlines(), 1):
+            if _PRIVATE.search(line): out.append((str(f.relative_to(root)), i, line.strip()[:120]))
+    return out
+
+
+def test_no_private_paths_in_book_readme_or_package():
+    assert _private_mentions() == []
+
+
+def test_private_path_check_can_fail(tmp_path):
+    (tmp_path/'nbs').mkdir()
+    (tmp_path/'anomaly_tutor').mkdir()
+    (tmp_path/'README.md').write_text('see the table\n')
+    (tmp_path/'nbs'/'a.ipynb').write_text('{"cells": [{"source": ["(`../shared/papers/x.txt`)"]}]}\n')
+    (tmp_path/'anomaly_tutor'/'m.py').write_text('# facts from the methods sheet §1\n')
+    found = _private_mentions(tmp_path)
+    assert [(f, n) for f, n, _ in found] == [('nbs/a.ipynb', 1), ('anomaly_tutor/m.py', 1)]

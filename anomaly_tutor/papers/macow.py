@@ -171,7 +171,7 @@ RESUME_FREE = ('stop_after', 'eval_batch_size')   # config keys that may change 
 
 def build_macow(cfg:Config, device='cpu') -> MACoW:
     "The MACoW model of `cfg` on `device`."
-    return MACoW(cfg.backbone, cfg.c_stem, cfg.attention, cfg.pretrained, cfg.weights_path or None).to(device)
+    return MACoW(cfg.backbone, cfg.c_stem, cfg.attention, cfg.pretrained, cfg.opt('weights_path')).to(device)
 
 def normal_batches(images:torch.Tensor, # N×3×H×W training images in [0, 1]
                    batch_size:int, steps:int, # batch size and batches per epoch (0: one pass over the images)
@@ -190,7 +190,7 @@ def train_macow(cfg:Config, train_images:torch.Tensor, # N×3×H×W normal image
     "Train MACoW as `cfg` says; returns the finished `Trainer` (its `model`, `weighting` and `log()`)."
     torch.manual_seed(seed)
     model, rng = build_macow(cfg, device), np.random.default_rng(seed)
-    synth = macow_synthesizer(cfg.synthesizers, cfg.dtd or None)
+    synth = macow_synthesizer(cfg.synthesizers, cfg.opt('dtd'))
     weighting = MSdW(synth.names, TERMS, kind=cfg.weighting, update=cfg.weight_update)
     step = MACoWStep(model, synth, weighting, rng, cfg.sspcab_lambda)
     steps = cfg.steps_per_epoch or len(train_images) // cfg.batch_size
@@ -198,10 +198,10 @@ def train_macow(cfg:Config, train_images:torch.Tensor, # N×3×H×W normal image
     opt = torch.optim.Adam(model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
     sched = make_scheduler(opt, cfg.schedule, cfg.epochs * steps, milestones=cfg.milestones, gamma=cfg.gamma)
     batches = normal_batches(train_images, cfg.batch_size, cfg.steps_per_epoch, rng)
-    t = Trainer(model, opt, step, batches, cfg.epochs, sched=sched, device=device, amp=cfg.amp or None,
-                clip_grad=cfg.clip_grad or None, weighting=weighting, gens={'synth': rng}, run_dir=run_dir,
+    t = Trainer(model, opt, step, batches, cfg.epochs, sched=sched, device=device, amp=cfg.opt('amp'),
+                clip_grad=cfg.opt('clip_grad'), weighting=weighting, gens={'synth': rng}, run_dir=run_dir,
                 config={k: v for k, v in cfg.items() if k not in RESUME_FREE} | dict(seed=seed), progress=progress, desc='MACoW')
-    return t.fit(resume=resume, stop_after=cfg.stop_after or None)
+    return t.fit(resume=resume, stop_after=cfg.opt('stop_after'))
 
 # %% ../../nbs/papers/50_papers.macow.ipynb #860c9d1e
 @torch.no_grad()
