@@ -195,7 +195,7 @@ def siamese_predict(model:SiameseUNet, images:torch.Tensor, # N×3×H×W test im
     maps = gaussian_smooth(level_maps(model, images, batch_size, device).sum(1), sigma)
     return maps, maps.flatten(1).amax(1)
 
-# %% ../../nbs/papers/54_papers.siamese.ipynb #f103b146
+# %% ../../nbs/papers/54_papers.siamese.ipynb #9ba30808
 ABLATIONS = {
     'RD4AD': dict(cpam='none', stage1=False, stage2=False),
     '+ CPAM': dict(cpam='residual', stage1=False, stage2=False),
@@ -213,7 +213,7 @@ SIAMESE_TABLE4 = {  # MVTec 3D-AD RGB, all classes (det = image AUROC, seg = pix
     '+ stage 2 (Siamese U-Net)': dict(image_auroc=0.933, pixel_auroc=0.988, aupro=0.984),
 }
 
-# %% ../../nbs/papers/54_papers.siamese.ipynb #466ebdef
+# %% ../../nbs/papers/54_papers.siamese.ipynb #b91b8247
 ABLATION_KEYS = ('image_auroc', 'pixel_auroc', 'aupro', 'pixel_ap')
 
 def format_ablation(rows:list) -> str:
@@ -223,7 +223,7 @@ def format_ablation(rows:list) -> str:
     return '\n'.join(head + [f"| {r['name']} | " + ' | '.join(f'{r[k]:.3f}' for k in ABLATION_KEYS) + f" | {ref(r['name'])} |"
                              for r in rows])
 
-# %% ../../nbs/papers/54_papers.siamese.ipynb #dc7e9c60
+# %% ../../nbs/papers/54_papers.siamese.ipynb #96290dfc
 _T1 = dict(  # MVTec AD, Table 1: category -> (Ours(r) image, pixel), (Ours(s) image, pixel)
     carpet=((100.0, 99.2), (99.8, 99.3)), grid=((98.0, 99.3), (100.0, 97.7)), leather=((98.0, 99.4), (100.0, 99.5)),
     tile=((99.5, 95.9), (99.1, 99.5)), wood=((100.0, 95.6), (98.3, 95.7)), bottle=((100.0, 98.8), (99.0, 98.6)),
