@@ -1,4 +1,4 @@
-import os, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +39,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def reproduce_smoke(run_cli):
+    "`anomaly-tutor reproduce PAPER --profile smoke` on one fake category: checks the run and the results contract."
+    def _run(paper, data, category, out, seed=2):
+        from anomaly_tutor.training import METRIC_KEYS, RESULT_KEYS
+        res = run_cli('reproduce', paper, '--profile', 'smoke', '--data-root', data, '--category', category,
+                      '--out', out, '--seed', seed, '--device', 'cpu', '--quiet')
+        assert res.returncode == 0, res.stderr
+        r = json.loads((Path(out)/'results.json').read_text())
+        assert set(RESULT_KEYS) <= set(r)
+        assert (r['paper'], r['category'], r['profile'], r['seed']) == (paper, category, 'smoke', seed)
+        assert all(0 <= r[k] <= 1 for k in METRIC_KEYS)
+        return r
+    return _run
