@@ -6,7 +6,7 @@ Docs: https://anomaly-tutor.github.io/anomaly_tutor/runner.html.md"""
 
 # %% ../nbs/05_runner.ipynb #2918c5e4
 from __future__ import annotations
-import ast, errno, json, os, re, shlex, signal, threading
+import ast, errno, json, logging, os, re, shlex, signal, threading
 from pathlib import Path
 
 import anomaly_tutor
@@ -229,6 +229,9 @@ def _kernel_manager_class():
             if os.name == 'posix': kw.setdefault('transport', 'ipc')
             super().__init__(**kw)
             _KERNEL['km'] = self
+        async def _async_interrupt_kernel(self):
+            if self.shutting_down: return  # jupyter_client interrupts before each shutdown; ipykernel prints that as an error
+            await super()._async_interrupt_kernel()
     return RunKernelManager
 
 # %% ../nbs/05_runner.ipynb #4b24f296
@@ -244,6 +247,7 @@ class _CtrlC:
     def _on_sigint(self, signum, frame):
         self.count += 1
         process = getattr(getattr(_KERNEL.get('km'), 'provisioner', None), 'process', None)
+        if self.count > 1: logging.disable(logging.CRITICAL)  # the dying kernel's log lines would bury our one line
         if self.count > 1 and process is not None and process.poll() is None:
             process.kill()                      # a kernel left behind would print ZMQ errors once we are gone
         if self.count > 1 or process is None: raise KeyboardInterrupt
