@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('paper', metavar='PAPER', help=_papers_help())
     r.add_argument('--profile', choices=PROFILES, default='cpu')
     r.add_argument('--data-root', type=Path, default=None, help='an MVTec-layout folder (default: the factory dataset)')
-    r.add_argument('--category', default=None, help='one category (default: all categories of the data root)')
+    r.add_argument('--category', default=None, help="one category, a comma list, or 'all' (the default): every category of the data "
+                   "root; unified papers (maae, mala) train one model on all of them")
     r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/PAPER/CATEGORY)')
     r.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto')
     r.add_argument('--seed', type=int, default=0, help='0 to 4294967295')

@@ -20,8 +20,8 @@ from fastcore.basics import patch
 __all__ = ['IMAGE_EXTS', 'GET_DATA_HINT', 'WIDE_MODES', 'MASK_HALF', 'DatasetLayoutError', 'is_category_dir', 'list_categories',
            'write_fake_category', 'Record', 'resolve_category', 'index_split', 'open_image', 'to_8bit', 'read_image',
            'mask_levels', 'binarize_mask', 'read_mask', 'resize_pair', 'Sample', 'MVTecDataset', 'load_record',
-           'collate_samples', 'make_loader', 'CategorySummary', 'check_category', 'check_dataset', 'format_summaries',
-           'show_samples']
+           'collate_samples', 'make_loader', 'parse_categories', 'balanced_order', 'balanced_batches',
+           'CategorySummary', 'check_category', 'check_dataset', 'format_summaries', 'show_samples']
 
 # %% ../nbs/00_data.ipynb #525f21cf
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -236,6 +236,36 @@ def make_loader(ds: Dataset, batch_size=8, shuffle=False, seed=0, num_workers=0,
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=num_workers,
                       collate_fn=collate_samples, drop_last=drop_last)
+
+# %% ../nbs/00_data.ipynb #ddf8cb71
+def parse_categories(root, spec: str | None = 'all') -> list[str]:
+    "The categories a run names: every category of `root` for `None`, '' or 'all', else a comma list (each checked)."
+    if spec in (None, '', 'all'): return list_categories(root)
+    names = [s.strip() for s in str(spec).split(',') if s.strip()]
+    if len(set(names)) != len(names): raise ValueError(f"categories repeat in {spec!r}: name each once")
+    for name in names: resolve_category(root, name)
+    return names
+
+# %% ../nbs/00_data.ipynb #66696563
+def balanced_order(category_ids, rng: np.random.Generator) -> np.ndarray:
+    "Indices of one epoch dealt out one per category in turn; smaller categories are reshuffled and cycled."
+    ids = np.asarray(category_ids)
+    groups = [np.flatnonzero(ids == c) for c in np.unique(ids)]
+    longest = max(len(g) for g in groups)
+    def cycled(g):
+        rounds = [rng.permutation(g) for _ in range(-(-longest // len(g)))]
+        return np.concatenate(rounds)[:longest]
+    return np.stack([cycled(g) for g in groups], 1).reshape(-1)
+
+# %% ../nbs/00_data.ipynb #177c88a4
+def balanced_batches(items, category_ids, batch_size: int, rng: np.random.Generator, drop_last: bool = True):
+    "batches(epoch) -> batches of `items` (a tensor, or a list of tensors indexed alike) in `balanced_order`."
+    pick = (lambda idx: items[idx]) if isinstance(items, torch.Tensor) else (lambda idx: [t[idx] for t in items])
+    def batches(epoch):
+        order = torch.from_numpy(balanced_order(category_ids, rng))
+        stop = len(order) - (len(order) % batch_size if drop_last else 0)
+        return (pick(order[i:i + batch_size]) for i in range(0, stop, batch_size))
+    return batches
 
 # %% ../nbs/00_data.ipynb #7793795e
 @dataclass

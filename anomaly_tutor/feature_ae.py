@@ -17,6 +17,7 @@ from fastcore.basics import patch
 
 from .attention import MixedAttentionStack, count_params
 from .training import make_config
+from .backbones import create_backbone
 
 # %% auto #0
 __all__ = ['MAAE_SIZES', 'drop_unused_blocks', 'timm_features', 'MultiLevelFeatures', 'bilinear_fusion', 'FeatureFusion',
@@ -32,13 +33,9 @@ def drop_unused_blocks(net:nn.Module) -> nn.Module:
     return net
 
 # %% ../nbs/24_feature_ae.ipynb #1ff82978
-def timm_features(name:str, out_indices:tuple, pretrained:bool=False) -> nn.Module:
-    "timm's `features_only` model, trimmed by `drop_unused_blocks`; a clear error when pretrained weights are missing."
-    try: net = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=out_indices)
-    except Exception as e:
-        if not pretrained: raise
-        raise RuntimeError(f"could not get ImageNet weights for {name!r} ({type(e).__name__}: {e}). Run once online, "
-                           f"or put https://huggingface.co/timm/{name} in the Hugging Face cache (HF_HOME).") from e
+def timm_features(name:str, out_indices:tuple, pretrained:bool=False, weights_path=None) -> nn.Module:
+    "timm's `features_only` model from `backbones.create_backbone` (offline package, file or hub), trimmed."
+    net = create_backbone(name, pretrained, weights_path, features_only=True, out_indices=out_indices)
     return drop_unused_blocks(net)
 
 # %% ../nbs/24_feature_ae.ipynb #660c5ef5
@@ -46,11 +43,12 @@ class MultiLevelFeatures(nn.Module):
     "A timm backbone's feature maps at several levels (`features_only`); frozen and in eval mode by default."
     def __init__(self, name:str='tf_efficientnet_b4', # timm model name
                  out_indices:tuple=(0, 1, 2, 3), # levels: MAAE's stages 1–4 are timm's 0–3
-                 pretrained:bool=False, # ImageNet weights (needs the hub or timm's cache)
+                 pretrained:bool=False, # ImageNet weights: the offline package where one ships `name`, else the hub
+                 weights_path=None, # a local state dict instead (see `backbones.create_backbone`)
                  frozen:bool=True, # no gradients, BatchNorm statistics fixed
                 ):
         super().__init__()
-        self.net = timm_features(name, out_indices, pretrained)
+        self.net = timm_features(name, out_indices, pretrained, weights_path)
         self.channels, self.strides, self.frozen = self.net.feature_info.channels(), self.net.feature_info.reduction(), frozen
         cfg = self.net.pretrained_cfg
         self.register_buffer('mean', torch.tensor(cfg['mean']).view(1, -1, 1, 1), persistent=False)
@@ -107,9 +105,9 @@ class AdaptiveNoise(nn.Module):
         self.W = nn.Parameter(torch.ones(grid[0] * grid[1], C))
 
 @patch
-def noise(self:AdaptiveNoise, eps:torch.Tensor):
-    "ε' = A · W ⊙ ε for ε of shape B×C×h×w (W's row n is position n in raster order)."
-    return self.A * self.W.T.reshape(-1, *self.grid) * eps
+def noise(self:AdaptiveNoise, eps:torch.Tensor, W:torch.Tensor|None=None):
+    "ε' = A · W ⊙ ε for ε of shape B×C×h×w (W's row n is position n in raster order; `W`: a stand-in for `self.W`)."
+    return self.A * (self.W if W is None else W).T.reshape(-1, *self.grid) * eps
 
 @patch
 def forward(self:AdaptiveNoise, X:torch.Tensor, # B×C×h×w features
@@ -155,10 +153,10 @@ def anomaly_score(S_l:torch.Tensor, # B×1×H×W anomaly maps
 MAAE_SIZES = dict(
     smoke=dict(backbone='efficientnet_b0', out_indices=(0, 1, 2, 3), img_size=64, depth=3, M=3, heads=4, dilation=4,
                A=0.02, fusion='ffm', noise=True, pretrained=False),       # A: random b0 features have RMS ≈ 0.02
-    cpu=dict(backbone='efficientnet_b0', out_indices=(0, 1, 2, 3), img_size=128, depth=18, M=3, heads=8, dilation=4,
-             A=0.02, fusion='ffm', noise=True, pretrained=False),
-    paper=dict(backbone='tf_efficientnet_b4', out_indices=(0, 1, 2, 3), img_size=256, depth=18, M=3, heads=8,
-               dilation=4, A=1.0, fusion='ffm', noise=True, pretrained=False),   # True needs the hub or a cache
+    cpu=dict(backbone='tf_efficientnet_lite0', out_indices=(0, 1, 2, 3), img_size=128, depth=18, M=3, heads=8,
+             dilation=4, A=1.0, fusion='ffm', noise=True, pretrained=True),    # the offline ImageNet weights
+    paper=dict(backbone='tf_efficientnet_b4.in1k', out_indices=(0, 1, 2, 3), img_size=256, depth=18, M=3, heads=8,
+               dilation=4, A=1.0, fusion='ffm', noise=True, pretrained=True),   # the hub, or weights_path
 )
 
 class MAAEOutput(NamedTuple):
@@ -174,10 +172,12 @@ class MAAE(nn.Module):
                  A:float=1.0, # ANG intensity (not given)
                  fusion:str='ffm', # 'ffm' or 'bilinear' (MAAE's ablation)
                  noise:bool=True, # use the ANG (False: MAAE's ablation without it)
-                 pretrained:bool=False):
+                 pretrained:bool=False, weights_path=None, # the backbone's weights, see `backbones.create_backbone`
+                ):
         super().__init__()
         if fusion not in ('ffm', 'bilinear'): raise ValueError(f"fusion must be 'ffm' or 'bilinear', got {fusion!r}")
-        self.img_size, self.backbone = img_size, MultiLevelFeatures(backbone, out_indices, pretrained)
+        self.img_size, self.backbone = img_size, MultiLevelFeatures(backbone, out_indices, pretrained,
+                                                                        weights_path)
         C, s = sum(self.backbone.channels), self.backbone.strides[-1]
         self.ffm = FeatureFusion(self.backbone.channels) if fusion == 'ffm' else None
         self.ang = AdaptiveNoise((-(-img_size // s),) * 2, C, A) if noise else None

@@ -10,17 +10,17 @@ import ast, errno, json, logging, os, re, shlex, signal, threading
 from pathlib import Path
 
 import anomaly_tutor
-from .data import DatasetLayoutError, check_category, list_categories, resolve_category
+from .data import DatasetLayoutError, check_category, list_categories, parse_categories, resolve_category
 from .factory import FACTORY_CATEGORIES, ensure_factory
 from .training import PROFILES, get_device, read_results
 
 # %% auto #0
-__all__ = ['PAPERS', 'REPRO_NOTEBOOKS', 'FACTORY_BY_PROFILE', 'MAX_SEED', 'repro_dir', 'repro_notebook', 'available_papers',
-           'coming_papers', 'notebook_parameters', 'cache_dir', 'factory_root', 'resolve_data', 'check_seed',
-           'check_run_args', 'OutputPathError', 'output_error', 'check_out_dir', 'make_out_dir', 'free_run_dir',
-           'default_run_dir', 'plan_run', 'set_aside', 'resume_command', 'ReproError', 'ReproInterrupted',
-           'notebook_os_error', 'run_notebook', 'run_progress', 'interrupted_message', 'last_started_cell',
-           'mark_interrupted', 'reproduce', 'format_runs']
+__all__ = ['PAPERS', 'REPRO_NOTEBOOKS', 'FACTORY_BY_PROFILE', 'MAX_SEED', 'UNIFIED_PAPERS', 'repro_dir', 'repro_notebook',
+           'available_papers', 'coming_papers', 'notebook_parameters', 'cache_dir', 'factory_root', 'resolve_data',
+           'check_seed', 'check_run_args', 'OutputPathError', 'output_error', 'check_out_dir', 'make_out_dir',
+           'free_run_dir', 'default_run_dir', 'plan_run', 'set_aside', 'resume_command', 'ReproError',
+           'ReproInterrupted', 'notebook_os_error', 'run_notebook', 'run_progress', 'interrupted_message',
+           'last_started_cell', 'mark_interrupted', 'unified_run_name', 'reproduce', 'format_runs']
 
 # %% ../nbs/05_runner.ipynb #5faee29e
 PAPERS = ('macow', 'fader', 'maae', 'mala', 'siamese', 'patchcore', 'baseline')
@@ -92,11 +92,9 @@ def factory_root(profile: str = 'cpu', seed: int = 0, progress: bool = True) -> 
 # %% ../nbs/05_runner.ipynb #5ab69648
 def resolve_data(data_root=None, category: str | None = None, profile='cpu', seed=0,
                  progress=True) -> tuple[Path, list[str]]:
-    "The data root and the categories to run: `category`, or every category of the root."
+    "The data root and the categories to run: `category`, a comma list, or every category of the root ('all')."
     root = Path(data_root) if data_root else factory_root(profile, seed, progress)
-    if category in (None, '', 'all'): return root, list_categories(root)
-    resolve_category(root, category)
-    return root, [category]
+    return root, parse_categories(root, category)
 
 # %% ../nbs/05_runner.ipynb #d24b2fa4
 MAX_SEED = 2**32 - 1
@@ -177,11 +175,11 @@ def default_run_dir(paper: str, category: str) -> Path:
     return free_run_dir(base/'runs'/paper/category)
 
 # %% ../nbs/05_runner.ipynb #3e716861
-def plan_run(want, resume: bool = False, resumable: bool = False) -> tuple[Path, str]:
+def plan_run(want, resume: bool = False, resumable: bool = False, marker: str = 'results.json') -> tuple[Path, str]:
     "Where one category's run goes and how: 'new' (a fresh folder), 'resume' (from its checkpoint), 'rerun' (same folder, from the start) or 'done'."
     want = check_out_dir(want)
     if not resume: return check_out_dir(free_run_dir(want)), 'new'
-    if (want/'results.json').exists(): return want, 'done'
+    if (want/marker).exists(): return want, 'done'                # marker: the file a finished run leaves
     if not _holds_something(want): return want, 'new'
     return want, 'resume' if resumable else 'rerun'
 
@@ -355,10 +353,17 @@ def mark_interrupted(executed: Path, message: str, cell: int | None = None):
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner, metadata={'tags': ['papermill-error-cell-tag']}))
     nbformat.write(nb, executed)
 
+# %% ../nbs/05_runner.ipynb #45addd6a
+UNIFIED_PAPERS = ('maae', 'mala')   # one model for every category named, evaluated per category
+
+def unified_run_name(root, cats: list[str]) -> str:
+    "The default folder name of a unified run: 'all' for every category of `root`, else the names joined by '+'."
+    return 'all' if sorted(cats) == list_categories(root) else '+'.join(cats)
+
 # %% ../nbs/05_runner.ipynb #3e138bb2
 def reproduce(paper: str, profile='cpu', data_root=None, category=None, out=None, device='auto', seed=0,
               progress=True, log=print, resume=False, overrides=None) -> list[Path]:
-    "Check everything, then run `paper`'s repro notebook on each category; return the run folders (each with `results.json`)."
+    "Check, then run `paper`'s repro notebook on each category (once on all for a unified paper); return the run folders."
     check_run_args(profile, seed, device)
     nb = repro_notebook(paper)
     params, overrides = notebook_parameters(nb), dict(overrides or {})
@@ -367,6 +372,12 @@ def reproduce(paper: str, profile='cpu', data_root=None, category=None, out=None
     root, cats = resolve_data(data_root, category, profile, seed, progress)
     for cat in cats:
         for warning in check_category(root, cat).warnings: log(f"warning: {cat}: {warning}")
+    if paper in UNIFIED_PAPERS and len(cats) > 1:
+        want = Path(out) if out else Path('runs')/paper/unified_run_name(root, cats)
+        run, how = plan_run(want, resume, 'resume' in params, marker='summary.json')
+        run = _run_category(nb, paper, params, ','.join(cats), want, run, how, root, profile, data_root, device, seed,
+                            overrides, progress, log, marker='summary.json')
+        return [run/cat for cat in cats]
     plans = []
     for cat in cats:
         want = Path(out) if (out and len(cats) == 1) else Path(out or Path('runs')/paper)/cat
@@ -375,10 +386,11 @@ def reproduce(paper: str, profile='cpu', data_root=None, category=None, out=None
                           progress, log) for cat, want, run, how in plans]
 
 # %% ../nbs/05_runner.ipynb #76d6b36c
-def _run_category(nb, paper, params, cat, want, run, how, root, profile, data_root, device, seed, overrides, progress, log) -> Path:
+def _run_category(nb, paper, params, cat, want, run, how, root, profile, data_root, device, seed, overrides, progress, log,
+                  marker='results.json') -> Path:
     "Run (or resume) one planned category; say what happens; turn an interrupt into its one-line message."
     if how == 'done':
-        log(f"{run} already holds a finished run (results.json): nothing to resume")
+        log(f"{run} already holds a finished run ({marker}): nothing to resume")
         return run
     if how == 'new' and run != want: log(f"{want} already holds a run; this run writes to {run}")
     if how == 'resume': log(f"resuming {paper} / {cat} in {run} from its checkpoint")
@@ -397,7 +409,7 @@ def _run_category(nb, paper, params, cat, want, run, how, root, profile, data_ro
             msg = interrupted_message(paper, cat, run, nb.name, cell, 'resume' in params, command)
             if e.executed.exists(): mark_interrupted(e.executed, msg, cell)
         raise ReproInterrupted(msg, e.executed, cell) from None
-    log(f"{paper} / {cat}: {run/'results.json'}")
+    log(f"{paper} / {cat}: {run/marker}")
     return run
 
 # %% ../nbs/05_runner.ipynb #09b6b5cf

@@ -24,7 +24,7 @@ import anomaly_tutor
 __all__ = ['PROFILES', 'RESULT_KEYS', 'METRIC_KEYS', 'SCHEDULES', 'AMP_DTYPES', 'seed_everything', 'get_device', 'Config',
            'make_config', 'unset_to_none', 'versions', 'machine', 'make_results', 'write_results', 'read_results',
            'Timer', 'make_scheduler', 'rng_states', 'set_rng_states', 'to_device', 'autocast_for', 'log_arrays',
-           'read_log', 'plot_log', 'Trainer']
+           'read_log', 'plot_log', 'Trainer', 'GradReverse', 'grad_reverse']
 
 # %% ../nbs/03_training.ipynb #82f0c8e8
 def seed_everything(seed: int = 0) -> np.random.Generator:
@@ -353,3 +353,18 @@ def log(self:Trainer) -> dict:
     "The run's log as arrays (see `read_log`): from `log.jsonl` when there is a run folder, else from memory."
     if self.log_path is not None and self.log_path.exists(): return read_log(self.log_path)
     return log_arrays(self._rows)
+
+# %% ../nbs/03_training.ipynb #f5768d94
+class GradReverse(torch.autograd.Function):
+    "Identity forward; the incoming gradient times −`scale` backward."
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad): return -ctx.scale * grad, None
+
+def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    "`x` unchanged, but gradients flowing back through it are multiplied by −`scale` (a gradient reversal layer)."
+    return GradReverse.apply(x, scale)
