@@ -1,5 +1,6 @@
-"""Anomaly synthesis (nbs/10_synthesis.ipynb, nbs/11_synthesis_explorer.ipynb): the properties every generator must keep."""
-import importlib.util, sys
+"""Anomaly synthesis (nbs/10_synthesis.ipynb and its chapters nbs/10a..10f, nbs/11_synthesis_explorer.ipynb): the
+properties every generator must keep."""
+import importlib.util, re, sys
 from pathlib import Path
 
 import cv2
@@ -31,6 +32,42 @@ def call(gen, data, kind, seed, **kw):
 
 
 GENS = S.all_generators()
+
+
+# --- the package: every name of the single module it replaced is still importable from `anomaly_tutor.synthesis` -------
+
+# `__all__` of anomaly_tutor/synthesis.py before chapter 10 was split into the `synthesis` package (issue 21, item 5)
+OLD_NAMES = ['SKIMAGE_SOURCES', 'PROCEDURAL_KINDS', 'DRAEM_AUGMENTATIONS', 'as_image', 'as_mask', 'img_to_u8',
+             'absdiff_max', 'merge_u8', 'Synth', 'show_synth', 'Synthesizer', 'is_same_image', 'pick_other', 'fade',
+             'lattice_gradients', 'perlin_noise', 'rotate_image', 'perlin_mask', 'skimage_photo',
+             'random_crop_resize', 'SkimageSource', 'fractal_noise', 'palette', 'voronoi_cells',
+             'procedural_texture', 'ProceduralSource', 'find_dtd_images', 'TextureSource', 'MixedSource',
+             'default_source', 'aug_gamma', 'aug_brightness', 'aug_sharpness', 'aug_hue_saturation', 'aug_solarize',
+             'aug_posterize', 'aug_invert', 'aug_autocontrast', 'aug_equalize', 'aug_rotate', 'augment_texture',
+             'PerlinSynthesis', 'border_pixels', 'backdrop_distance', 'largest_component', 'fill_small_holes',
+             'estimate_foreground', 'adjust_colour', 'colour_jitter', 'CutPaste', 'rotate_expand', 'CutPasteScar',
+             'poisson_blend', 'NSA', 'changed_mask', 'nsa_label', 'nsa_logistic_label', 'MaskSynthesis', 'integral',
+             'fitting_corners', 'place_box', 'PatchBlend', 'MultiSynthesis', 'macow_synthesis', 'mala_synthesis',
+             'siamese_synthesis', 'SynthBatch', 'synthesize_batch', 'all_generators', 'synthesis_gallery']
+
+
+def test_every_name_of_the_old_module_is_still_exported():
+    assert len(OLD_NAMES) == 70
+    assert [n for n in OLD_NAMES if not hasattr(S, n)] == []
+    assert set(OLD_NAMES) <= set(S.__all__) and len(S.__all__) == len(set(S.__all__))
+    star = {}
+    exec('from anomaly_tutor.synthesis import *', star)
+    assert set(OLD_NAMES) <= set(star)
+
+
+def test_package_modules_import_only_earlier_ones():
+    "core < noise < sources < paste < blend < batches: a module imports from earlier modules only, never circularly."
+    order = ['core', 'noise', 'sources', 'paste', 'blend', 'batches']
+    pkg = ROOT/'anomaly_tutor'/'synthesis'
+    for i, m in enumerate(order):
+        text = (pkg/f'{m}.py').read_text()
+        imported = set(re.findall(r'^from \.(\w+) import', text, re.M))
+        assert imported <= set(order[:i]), (m, imported)
 
 
 # --- the contract of every generator --------------------------------------------------------------------------------
@@ -138,7 +175,8 @@ def test_perlin_noise_matches_formula():
 def test_perlin_scales_and_threshold(monkeypatch):
     seen = []
     real = S.perlin_noise
-    monkeypatch.setattr(S, 'perlin_noise', lambda shape, res, rng=None, g=None: seen.append(res) or real(shape, res, rng, g))
+    spy = lambda shape, res, rng=None, g=None: seen.append(res) or real(shape, res, rng, g)
+    monkeypatch.setattr(S.noise, 'perlin_noise', spy)   # where `perlin_mask` looks it up
     for s in range(300): S.perlin_mask((64, 64), np.random.default_rng(s))
     assert {r for res in seen for r in res} == {1, 2, 4, 8, 16, 32}
     assert len({res for res in seen if res[0] != res[1]}) > 0, 'resolutions are drawn per axis'
