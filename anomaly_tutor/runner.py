@@ -372,7 +372,7 @@ def reproduce(paper: str, profile='cpu', data_root=None, category=None, out=None
     root, cats = resolve_data(data_root, category, profile, seed, progress)
     for cat in cats:
         for warning in check_category(root, cat).warnings: log(f"warning: {cat}: {warning}")
-    if paper in UNIFIED_PAPERS and len(cats) > 1:
+    if paper in UNIFIED_PAPERS:
         want = Path(out) if out else Path('runs')/paper/unified_run_name(root, cats)
         run, how = plan_run(want, resume, 'resume' in params, marker='summary.json')
         run = _run_category(nb, paper, params, ','.join(cats), want, run, how, root, profile, data_root, device, seed,

@@ -64,3 +64,13 @@ def test_comma_list_both_paradigms_and_bad_input(data, tmp_path):
         _run(tmp_path, data, 'bad', overrides={'learning_rate': 1e-3})
     with pytest.raises(pm.PapermillExecutionError, match='paradigm must be'):
         _run(tmp_path, data, 'bad2', paradigm='joint')
+
+
+def test_cli_one_category_keeps_the_unified_layout(data, tmp_path, run_cli):
+    out = tmp_path/'one'
+    res = run_cli('reproduce', 'maae', '--profile', 'smoke', '--data-root', data, '--category', 'gear', '--out', out,
+                  '--device', 'cpu', '--quiet')
+    assert res.returncode == 0, res.stderr
+    r = json.loads((out/'gear'/'results.json').read_text())
+    assert (r['categories'], r['n_train_all']) == (['gear'], 5) and (out/'summary.json').exists()
+    assert 'gear' in res.stdout
