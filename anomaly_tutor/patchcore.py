@@ -172,7 +172,7 @@ PATCHCORE_PRESETS = {
 
 def patchcore_from_config(cfg, seed:int=0) -> PatchCore:
     "A `PatchCore` from a profile's config (see `PATCHCORE_PRESETS`)."
-    return PatchCore(cfg['backbone'], tuple(cfg['levels']), cfg['pretrained'], cfg['weights_path'] or None, cfg['p'],
+    return PatchCore(cfg['backbone'], tuple(cfg['levels']), cfg['pretrained'], cfg.opt('weights_path'), cfg['p'],
                      cfg['coreset_ratio'], cfg['proj_dim'], cfg['b'], cfg['sigma'], seed)
 
 # %% ../nbs/07_patchcore.ipynb #c3f39154

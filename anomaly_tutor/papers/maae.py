@@ -83,7 +83,7 @@ class MAAEModel(nn.Module):
     def __init__(self, cfg:Config):
         super().__init__()
         self.maae = MAAE(cfg.backbone, tuple(cfg.out_indices), cfg.image_size, cfg.depth, cfg.M, cfg.heads, cfg.dilation,
-                         cfg.A, cfg.fusion, cfg.noise, cfg.pretrained, cfg.weights_path or None)
+                         cfg.A, cfg.fusion, cfg.noise, cfg.pretrained, cfg.opt('weights_path'))
         if not cfg.train_ffm and self.maae.ffm is not None: self.maae.ffm.requires_grad_(False)
         if cfg.attention == 'spatial':
             for block in self.maae.ae.blocks: block.ca = _NoAttention()
@@ -168,7 +168,7 @@ def train_maae(cfg:Config, levels:list, # cached training levels (see `cache_lev
     conf = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items() if k not in RESUME_FREE} | dict(seed=seed)
     trainer = Trainer(model, opt, maae_step(model, cfg), batches, cfg.epochs, device=device, gens={'rng': rng},
                       progress=progress, desc='maae', config=conf, run_dir=None if run_dir is None else Path(run_dir))
-    return trainer.fit(resume=resume, stop_after=cfg.stop_after or None)
+    return trainer.fit(resume=resume, stop_after=cfg.opt('stop_after'))
 
 # %% ../../nbs/papers/52_papers.maae.ipynb #babaa016
 @torch.no_grad()

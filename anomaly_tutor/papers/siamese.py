@@ -130,11 +130,11 @@ RESUME_FREE = ('stop_after', 'eval_batch_size')   # config keys that may change 
 
 def build_siamese(cfg:Config, device='cpu') -> SiameseUNet:
     "The Siamese U-Net of `cfg` on `device`."
-    return SiameseUNet(cfg.teacher, cfg.pretrained, cfg.weights_path or None, cfg.cpam).to(device)
+    return SiameseUNet(cfg.teacher, cfg.pretrained, cfg.opt('weights_path'), cfg.cpam).to(device)
 
 def anomaly_source(cfg:Config) -> SyntheticAnomalies:
     "Stage 1 and 2's anomalies: patch blends from another training image of the batch (the paper's Ours(s))."
-    return SyntheticAnomalies(dest='other', fg=cfg.fg or None)
+    return SyntheticAnomalies(dest='other', fg=cfg.opt('fg'))
 
 def _trainer(cfg, model, step, batches, epochs, lr, gens, run_dir, seed, stage, device, progress, cbs=()) -> Trainer:
     opt = torch.optim.Adam(model.student_parameters(), lr, betas=cfg.betas)
@@ -156,7 +156,7 @@ def train_siamese(cfg:Config, train_images:torch.Tensor, # N×3×H×W normal ima
     counter = EpochCounter()
     t1 = _trainer(cfg, model, step1, batches1, cfg.epochs1, cfg.lr, {'rng': rng1}, run_dir, seed, 'stage1', device, progress,
                   cbs=(counter,))
-    t1.fit(resume=resume, stop_after=cfg.stop_after or None)
+    t1.fit(resume=resume, stop_after=cfg.opt('stop_after'))
     trainers = dict(stage1=t1, stage2=None)
     if not cfg.stage2 or t1.epoch < cfg.epochs1: return trainers
     left = max(cfg.stop_after - counter.n, 0) if cfg.stop_after else None
