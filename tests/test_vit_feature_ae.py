@@ -281,6 +281,6 @@ def test_maae_smoke_end_to_end():
     S_l, S_d = m.predict(x)
     assert S_l.shape == (2, 1, 64, 64) and S_d.shape == (2,) and m.training
     assert len(m.ae.blocks) == 3 and m.ae.M == 3
-    with torch.device('meta'): p = FA.make_maae('paper')
+    with torch.device('meta'): p = FA.make_maae('paper', pretrained=False)   # the shape, no weights
     assert len(p.ae.blocks) == 18 and p.ae.M == 3 and p.ae.blocks[0].dc.dilation == (4, 4)
     assert p.ffm.out_channels == 272 and tuple(p.ang.W.shape) == (256, 272)
