@@ -12,11 +12,21 @@ HEADER = "<!-- Generated from nbs/index.ipynb by `python .ci/readme.py`: edit th
 def _text(src): return ''.join(src) if isinstance(src, list) else src
 
 def _outputs(cell):
-    parts = []
+    "Text outputs (fenced by the caller), and Markdown outputs (kept as Markdown)."
+    parts, markdown = [], []
     for o in cell.get('outputs', []):
         if o.get('output_type') == 'stream': parts.append(_text(o['text']))
-        elif 'text/plain' in o.get('data', {}): parts.append(_text(o['data']['text/plain']))
-    return ''.join(parts).rstrip()
+        elif 'text/markdown' in o.get('data', {}): markdown.append(_text(o['data']['text/markdown']).strip())
+        elif 'text/plain' in o.get('data', {}) and 'image/png' not in o.get('data', {}):
+            parts.append(_text(o['data']['text/plain']))
+    return ''.join(parts).rstrip(), markdown
+
+def _readme_image(lines):
+    "A figure output stands in the README as the committed image named by `#| readme-image: PATH CAPTION`."
+    for l in lines:
+        if l.strip().startswith('#| readme-image:'):
+            path, _, caption = l.split(':', 1)[1].strip().partition(' ')
+            return f"![{caption or 'figure'}]({path})"
 
 def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
     blocks = []
@@ -27,8 +37,11 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
         if cell['cell_type'] == 'markdown': blocks.append(src.strip()); continue
         code = '\n'.join(l for l in lines if not l.lstrip().startswith('#|')).strip()
         if code: blocks.append(f"```python\n{code}\n```")
-        out = _outputs(cell)
+        out, markdown = _outputs(cell)
         if out: blocks.append(f"```\n{out}\n```")
+        blocks += markdown
+        image = _readme_image(lines)
+        if image: blocks.append(image)
     return HEADER + '\n\n'.join(b for b in blocks if b) + '\n'
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ import argparse, ast, sys, time
 from pathlib import Path
 
 from . import __version__
+from .benchmark import find_results, index_runs, reproduce_all, summary_markdown, write_benchmark
 from .data import DatasetLayoutError, check_dataset, format_summaries
 from .factory import DEFAULT_SIZE, FACTORY_CATEGORIES, ensure_factory
 from .runner import (OutputPathError, ReproError, ReproInterrupted, available_papers, check_seed,
@@ -17,7 +18,8 @@ from .runner import (OutputPathError, ReproError, ReproInterrupted, available_pa
 from .training import PROFILES
 
 # %% auto #0
-__all__ = ['parse_set', 'cmd_data_factory', 'cmd_data_check', 'cmd_reproduce', 'build_parser', 'main']
+__all__ = ['parse_set', 'cmd_data_factory', 'cmd_data_check', 'cmd_reproduce', 'cmd_reproduce_all', 'cmd_benchmark',
+           'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #6f5090d2
 def _split_names(text: str | None) -> list[str] | None:
@@ -50,15 +52,30 @@ def cmd_data_check(args) -> int:
     return 0
 
 def cmd_reproduce(args) -> int:
-    "Run one paper (or all) on the chosen categories and print the metrics of every run."
-    papers = available_papers() if args.paper == 'all' else [args.paper]
-    overrides = parse_set(args.set)
-    runs = []
-    for paper in papers:
-        runs += reproduce(paper, profile=args.profile, data_root=args.data_root, category=args.category,
-                          out=args.out, device=args.device, seed=args.seed, progress=not args.quiet,
-                          resume=args.resume, overrides=overrides)
+    "Run one paper on the chosen categories and print its metrics; `all`: every paper and both floors, then the benchmark."
+    if args.paper == 'all': return cmd_reproduce_all(args)
+    if args.papers or args.jobs != 1 or args.threads:
+        raise ValueError("--papers, --jobs and --threads go with `reproduce all`: drop them to run one paper, "
+                         "or run `reproduce all`")
+    runs = reproduce(args.paper, profile=args.profile, data_root=args.data_root, category=args.category,
+                     out=args.out, device=args.device, seed=args.seed, progress=not args.quiet,
+                     resume=args.resume, overrides=parse_set(args.set))
     print(format_runs(runs))
+    return 0
+
+def cmd_reproduce_all(args) -> int:
+    "Every paper (or `--papers`) and both floors as independent resumable runs, `--jobs` at a time; the benchmark."
+    if args.set: raise ValueError("--set applies to one paper: drop it from `reproduce all`, or run that paper alone")
+    md, png = reproduce_all(args.papers, args.profile, args.data_root, args.category, args.out, args.device, args.seed,
+                            args.jobs, args.threads, progress=not args.quiet)
+    print(summary_markdown(index_runs(find_results(md.parent))))
+    return 0
+
+def cmd_benchmark(args) -> int:
+    "The benchmark table and figure of every results.json under the folders given."
+    md, png = write_benchmark(*args.folders, out_dir=args.out)
+    print(md.read_text())
+    print(f"benchmark: {md} and {png}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #8550dedf
@@ -88,13 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_data_check)
     r = sub.add_parser('reproduce', help="execute a paper's reproduction notebook and write results.json",
                        description=f"Check the arguments, data and output folder, then execute the paper's reproduction "
-                                   f"notebook on each category. Papers: {_papers_help()}.")
+                                   f"notebook on each category; `all` runs every paper and both floors and writes the benchmark. "
+                                   f"Papers: {_papers_help()}.")
     r.add_argument('paper', metavar='PAPER', help=_papers_help())
     r.add_argument('--profile', choices=PROFILES, default='cpu')
     r.add_argument('--data-root', type=Path, default=None, help='an MVTec-layout folder (default: the factory dataset)')
-    r.add_argument('--category', default=None, help="one category, a comma list, or 'all' (the default): every category of the data "
+    r.add_argument('--category', '--categories', dest='category', default=None,
+                   help="one category, a comma list, or 'all' (the default): every category of the data "
                    "root; unified papers (maae, mala) train one model on all of them")
-    r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/PAPER/CATEGORY)')
+    r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/PAPER/CATEGORY; for all: runs/all-PROFILE)')
     r.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto')
     r.add_argument('--seed', type=int, default=0, help='0 to 4294967295')
     r.add_argument('--set', action='append', metavar='KEY=VALUE',
@@ -102,8 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--resume', action='store_true',
                    help='continue unfinished runs in their own folders (from the checkpoint, or from the start '
                         'for papers that keep none); finished runs are left alone')
+    r.add_argument('--papers', default=None, help="with all: a comma list of papers to run (default: every paper and both floors)")
+    r.add_argument('--jobs', type=int, default=1, help="with all: runs at a time, as separate processes (one GPU each where "
+                   "there are several)")
+    r.add_argument('--threads', type=int, default=None, help="with all: CPU threads of each run (default: the cores "
+                   "shared among the jobs); metrics repeat exactly at the same thread count")
     r.add_argument('--quiet', action='store_true', help='no progress bars')
     r.set_defaults(func=cmd_reproduce)
+    b = sub.add_parser('benchmark', help='compare the runs under folders: benchmark.md and benchmark.png',
+                       description='Read every results.json under the folders and write the comparison table and figure.')
+    b.add_argument('folders', nargs='+', type=Path, metavar='FOLDER', help='run folders (searched recursively)')
+    b.add_argument('--out', type=Path, default=None, help='where to write benchmark.md and .png (default: the first folder)')
+    b.set_defaults(func=cmd_benchmark)
     return p
 
 # %% ../nbs/90_cli.ipynb #04178c4d

@@ -24,7 +24,8 @@ import anomaly_tutor
 __all__ = ['PROFILES', 'RESULT_KEYS', 'METRIC_KEYS', 'SCHEDULES', 'AMP_DTYPES', 'seed_everything', 'get_device', 'Config',
            'make_config', 'unset_to_none', 'versions', 'machine', 'make_results', 'write_results', 'read_results',
            'Timer', 'make_scheduler', 'rng_states', 'set_rng_states', 'to_device', 'autocast_for', 'log_arrays',
-           'read_log', 'plot_log', 'Trainer', 'GradReverse', 'grad_reverse']
+           'read_log', 'plot_log', 'dist_rank', 'is_main_process', 'unwrap', 'Trainer', 'GradReverse', 'grad_reverse',
+           'init_distributed', 'shard_batches']
 
 # %% ../nbs/03_training.ipynb #82f0c8e8
 def seed_everything(seed: int = 0) -> np.random.Generator:
@@ -223,6 +224,22 @@ def plot_log(log:dict, keys:list|None=None, ax=None, smooth:int=1, logy:bool=Fal
     ax.set(xlabel='step', yscale='log' if logy else 'linear'); ax.legend(fontsize=7, ncol=2)
     return ax
 
+# %% ../nbs/03_training.ipynb #fb2a501c
+def dist_rank() -> tuple:
+    "(rank, world size) of this process: from `torch.distributed` when a process group is up, else (0, 1)."
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+def is_main_process() -> bool:
+    "True in a single process and on rank 0 of a group: the process that writes logs and checkpoints."
+    return dist_rank()[0] == 0
+
+def unwrap(model:nn.Module) -> nn.Module:
+    "The model inside a `DistributedDataParallel` (or `DataParallel`) wrapper; the model itself otherwise."
+    wrapped = isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel))
+    return model.module if wrapped else model
+
 # %% ../nbs/03_training.ipynb #0c638762
 class Trainer:
     "A small training loop: AMP, clipping, schedules, progress, a per-step log and per-epoch checkpoints."
@@ -274,15 +291,18 @@ def one_step(self:Trainer, batch) -> dict:
 @patch
 def state_dict(self:Trainer) -> dict:
     "Everything needed to continue: modules, optimiser, scheduler, scaler, weighting, counters and random states."
-    return dict(model=self.model.state_dict(), opt=self.opt.state_dict(), scaler=self.scaler.state_dict(),
+    return dict(model=unwrap(self.model).state_dict(), opt=self.opt.state_dict(), scaler=self.scaler.state_dict(),
                 sched=None if self.sched is None else self.sched.state_dict(),
                 weighting=None if self.weighting is None else self.weighting.state_dict(),
                 epoch=self.epoch, step=self.step, seconds=self.seconds, config=self.config, rng=rng_states(self.gens))
 
 @patch
 def save_checkpoint(self:Trainer):
-    "Append this epoch's log rows, then write `checkpoint.pt` atomically."
-    if self.run_dir is None: return
+    "Append this epoch's log rows, then write `checkpoint.pt` atomically (in the main process only)."
+    if self.run_dir is None: return                 # the log stays in memory (see `log`)
+    if not is_main_process():
+        self._rows = []
+        return
     Path(self.run_dir).mkdir(parents=True, exist_ok=True)
     with open(self.log_path, 'a') as f: f.writelines(json.dumps(r) + '\n' for r in self._rows)
     self._rows = []
@@ -298,12 +318,12 @@ def load_checkpoint(self:Trainer, path=None):
                       if (ck.get('config') or {}).get(k) != (self.config or {}).get(k))
         raise ValueError(f"the checkpoint was made with other settings ({', '.join(diff) or 'config'} differ): "
                          "resume with the run's own settings, or start a new run_dir.")
-    self.model.load_state_dict(ck['model']); self.opt.load_state_dict(ck['opt']); self.scaler.load_state_dict(ck['scaler'])
+    unwrap(self.model).load_state_dict(ck['model']); self.opt.load_state_dict(ck['opt']); self.scaler.load_state_dict(ck['scaler'])
     if self.sched is not None: self.sched.load_state_dict(ck['sched'])
     if self.weighting is not None: self.weighting.load_state_dict(ck['weighting'])
     self.epoch, self.step, self.seconds = ck['epoch'], ck['step'], ck.get('seconds', 0.0)
     set_rng_states(ck['rng'], self.gens)
-    if self.log_path is not None and self.log_path.exists():
+    if self.log_path is not None and self.log_path.exists() and is_main_process():
         rows = [l for l in self.log_path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= self.step]
         self.log_path.write_text(''.join(r + '\n' for r in rows))
 
@@ -331,7 +351,7 @@ def fit(self:Trainer, resume:bool=False, # continue from run_dir/checkpoint.pt i
     self._check_start(resume)
     last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
     run = {}                                                     # running (exponentially averaged) values for the bar
-    with tqdm(total=None, desc=self.desc, disable=not self.progress, mininterval=0.5, leave=False) as bar:
+    with tqdm(total=None, desc=self.desc, disable=not self.progress or not is_main_process(), mininterval=0.5, leave=False) as bar:
         while self.epoch < last:
             t0 = time.perf_counter()
             self.model.train(); self._cb('before_epoch'); bar.set_description(f"{self.desc} {self.epoch + 1}/{self.epochs}")
@@ -368,3 +388,28 @@ class GradReverse(torch.autograd.Function):
 def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     "`x` unchanged, but gradients flowing back through it are multiplied by −`scale` (a gradient reversal layer)."
     return GradReverse.apply(x, scale)
+
+# %% ../nbs/03_training.ipynb #9852af58
+def init_distributed(backend:str|None=None) -> torch.device:
+    "Join the process group `torchrun` describes in the environment and return this process's device; without torchrun, `get_device('auto')`."
+    if 'RANK' not in os.environ or torch.distributed.is_initialized(): return get_device('auto')
+    cuda = torch.cuda.is_available() and backend in (None, 'nccl')
+    local = int(os.environ.get('LOCAL_RANK', 0))
+    if cuda: torch.cuda.set_device(local)
+    torch.distributed.init_process_group(backend or ('nccl' if cuda else 'gloo'))
+    return torch.device('cuda', local) if cuda else torch.device('cpu')
+
+# %% ../nbs/03_training.ipynb #493036c6
+def shard_batches(batches, # batches(epoch) -> iterable of batches, the same in every process
+                  rank:int|None=None, world:int|None=None, # default: this process's (see `dist_rank`)
+                 ):
+    "`batches` cut for one process: from each round of `world` batches the `rank`-th, complete rounds only."
+    def sharded(epoch):
+        r, w = (rank, world) if rank is not None else dist_rank()
+        round_ = []
+        for b in batches(epoch):
+            round_.append(b)
+            if len(round_) == w:
+                yield round_[r]
+                round_ = []
+    return sharded
