@@ -70,7 +70,9 @@ def categories_of(runs:dict) -> list:
 # %% ../nbs/70_benchmark.ipynb #0a5ad804
 MODEL_BUILDERS = {  # paper: (module, config function, build function), imported only when needed
     'macow': ('anomaly_tutor.papers.macow', 'macow_config', 'build_macow'),
+    'fader': ('anomaly_tutor.papers.fader', 'fader_config', 'build_fader'),
     'maae': ('anomaly_tutor.papers.maae', 'maae_config', 'build_maae'),
+    'mala': ('anomaly_tutor.papers.mala', 'mala_config', 'build_mala'),
     'siamese': ('anomaly_tutor.papers.siamese', 'siamese_config', 'build_siamese'),
 }
 
