@@ -48,6 +48,6 @@ def test_papermill_smoke_run_with_injected_parameters(nb, tmp_path):
     pm.execute_notebook(str(nb), str(tmp_path/nb.name), kernel_name='python3', progress_bar=False, cwd=str(tmp_path),
                         parameters=dict(profile='smoke', category='widget', data_root=str(data), out_dir=str(out),
                                         device='cpu', seed=7))
-    unified = nb.name == '62_maae.ipynb'                       # one model for the categories named: <out>/<category>/
+    unified = nb.name in ('62_maae.ipynb', '63_mala.ipynb')  # one model for the categories named: <out>/<category>/
     res = json.loads((out/'widget'/'results.json' if unified else out/'results.json').read_text())
     assert (res['seed'], res['category'], res['profile'], res['device']) == (7, 'widget', 'smoke', 'cpu')
