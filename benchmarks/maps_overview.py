@@ -1,8 +1,11 @@
 """One figure of every assembled paper's anomaly maps on the same test images of one factory category, from the
-checkpoints of finished `cpu` runs (MACoW, MAAE, Siamese U-Net), beside the PatchCore floor fitted here.
+checkpoints of finished `cpu` runs (MACoW, FADeR, MAAE, MALA, Siamese U-Net), beside the PatchCore floor fitted here.
 
-    python benchmarks/maps_overview.py --category pill --macow runs/macow/pill --maae runs/maae-cpu \
-        --siamese runs/siamese-cpu-pill --out results/overview_pill.png
+    python benchmarks/maps_overview.py --category pill --macow runs/macow/pill --fader runs/fader/pill \
+        --maae runs/maae-cpu --mala runs/mala/all --siamese runs/siamese-cpu-pill --out results/overview_pill.png
+
+Finished runs are loaded through each paper's own training function with `resume=True`, which reads the
+checkpoints and trains nothing more.
 
 Each method's maps are shown on its own scale (0 to its 99.5th percentile over the category's test set), with its
 image score and the AUROCs of that run on the whole test set in the titles."""
@@ -22,6 +25,9 @@ from anomaly_tutor.training import make_config, read_results
 from anomaly_tutor.papers.macow import macow_config, build_macow, macow_predict
 from anomaly_tutor.papers.maae import maae_config, build_maae, cache_levels, maae_predict
 from anomaly_tutor.papers.siamese import siamese_config, build_siamese, siamese_predict
+from anomaly_tutor.papers.fader import fader_config, train_fader, make_prior, compute_masks, fader_predict
+from anomaly_tutor.papers.mala import mala_config, train_mala, mala_predict
+from anomaly_tutor.data import list_categories
 from anomaly_tutor.patchcore import PATCHCORE_PRESETS, fit_and_evaluate
 
 
@@ -52,6 +58,21 @@ def maps_of(name, run, root, category):
         X, _ = images(root, category, cfg.image_size)
         model = load_weights(build_siamese(cfg), Path(run)/'train'/'stage2'/'checkpoint.pt')
         maps, scores = siamese_predict(model, X, cfg.sigma, cfg.eval_batch_size)
+    elif name == 'FADeR on EAR':
+        cfg = fader_config('cpu')
+        X, _ = images(root, category, cfg.image_size)
+        X_train = torch.stack([s.image for s in MVTecDataset(root, category, 'train', size=cfg.image_size)])
+        net = train_fader(cfg, X_train, seed=0, run_dir=Path(run)/'train', resume=True, progress=False)['net']
+        M_test = compute_masks(make_prior(cfg, X_train, 'cpu', 0), X, cfg.m, cfg.mask_fraction)
+        maps, scores = fader_predict(net, cfg, X, M_test, True, cfg.eval_batch_size, 'cpu')
+    elif name == 'MALA (unified)':
+        cfg = mala_config('cpu')
+        X, _ = images(root, category, cfg.image_size)
+        cats = list_categories(root)
+        train = [torch.stack([s.image for s in MVTecDataset(root, c, 'train', size=cfg.image_size)]) for c in cats]
+        ids = torch.cat([torch.full((len(t),), i) for i, t in enumerate(train)]).numpy()
+        model = train_mala(cfg, torch.cat(train), ids, 'cpu', 0, Path(run)/'train', True, progress=False)['model']
+        maps, scores = mala_predict(model, X, cfg.k, cfg.eval_batch_size, 'cpu')
     else:
         run = fit_and_evaluate(make_config(PATCHCORE_PRESETS, 'cpu'), root, category, eval_size=128, progress=False)
         return run['maps'], run['scores']
@@ -62,7 +83,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--category', default='pill')
     ap.add_argument('--macow', required=True, help='a finished `reproduce macow --profile cpu` run folder')
+    ap.add_argument('--fader', required=True, help='a finished `reproduce fader --profile cpu` run folder')
     ap.add_argument('--maae', required=True, help='a finished `reproduce maae --profile cpu` run folder (unified)')
+    ap.add_argument('--mala', required=True, help='a finished `reproduce mala --profile cpu --category all` run folder')
     ap.add_argument('--siamese', required=True, help='a finished `reproduce siamese --profile cpu` run folder')
     ap.add_argument('--out', type=Path, required=True)
     args = ap.parse_args()
@@ -74,7 +97,8 @@ def main():
     defects = [r.defect for r in ds.records]
     show = [i for k, i in sorted({d: i for i, d in reversed(list(enumerate(defects))) if d != 'good'}.items())]
     show.append(defects.index('good'))
-    runs = {'MACoW': args.macow, 'MAAE (unified)': args.maae, 'Siamese U-Net': args.siamese, 'PatchCore floor': None}
+    runs = {'MACoW': args.macow, 'FADeR on EAR': args.fader, 'MAAE (unified)': args.maae, 'MALA (unified)': args.mala,
+            'Siamese U-Net': args.siamese, 'PatchCore floor': None}
     rows = {name: maps_of(name, run, root, args.category) for name, run in runs.items()}
     fig, axs = plt.subplots(len(rows) + 2, len(show), figsize=(1.9 * len(show), 1.9 * (len(rows) + 2)), squeeze=False)
     for j, i in enumerate(show):
