@@ -22,7 +22,7 @@ def _hex(n: int, algo: str):
 
 def _epilog() -> str:
     "The datasets table for --help."
-    rows = [f'  {d.name:<9} {d.title:<18} {d.approx_size}; licence: {d.licence}' for d in DATASETS.values()]
+    rows = [f'  {d.name:<13} {d.title:<18} {d.approx_size}; licence: {d.licence}' for d in DATASETS.values()]
     return ('datasets:\n' + '\n'.join(rows) +
             '\n\nSee data_scripts/README.md for the layouts and the sources of the checksums.')
 

@@ -472,7 +472,7 @@ def expected_checksums(ds: Dataset, checksums: dict | None) -> tuple[dict, int |
         return dict(checksums), None, True
     if not ds.confirmed:
         say(f'note: the checksum of {ds.filename} is reported by third parties, not published by its authors; '
-            'the size and the layout are checked too')
+            f"{'the size and the layout are' if ds.size else 'the layout is'} checked too")
     return dict(ds.checksums), ds.size, False
 
 

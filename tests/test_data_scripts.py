@@ -114,6 +114,27 @@ def build_ksdd2(tmp: Path):
     return _pack(src, tmp/'KolektorSDD2.zip'), {'ksdd2': (3, {'good': 1, 'defect': 2})}
 
 
+MT_TOP = 'Magnetic-tile-defect-datasets.-cc4eb530b57b9cb7225bf76023873043ffd50655'
+MT_DEFECTS = {'MT_Blowhole': 2, 'MT_Break': 1, 'MT_Crack': 1, 'MT_Fray': 1, 'MT_Uneven': 2}
+
+
+def build_magnetic_tile(tmp: Path):
+    """GitHub's zip of the repository at one commit: `<repo>-<commit>/` with README.md and dataset.jpg, and
+    `MT_<type>/Imgs/exp*_num_*.jpg` with same-stem `.png` masks (MT_Free's empty); one stray `.bmp` in MT_Free."""
+    src = tmp/'src'/MT_TOP
+    for i in range(6):
+        _img(src/'MT_Free'/'Imgs'/f'exp{i % 3}_num_{100 + i}.jpg', i, 'L')
+        _mask(src/'MT_Free'/'Imgs'/f'exp{i % 3}_num_{100 + i}.png', 0)
+    _img(src/'MT_Free'/'Imgs'/'exp0_num_100.bmp', 99)  # not an image of the dataset: ignored
+    for k, (folder, n) in enumerate(MT_DEFECTS.items()):
+        for i in range(n):
+            stem = f'exp{k}_num_{2000 + 10*k + i}'
+            _img(src/folder/'Imgs'/f'{stem}.jpg', 30 + 10*k + i, 'L'); _mask(src/folder/'Imgs'/f'{stem}.png', 255)
+    (src/'README.md').write_text('Magnetic tile defect datasets'); _img(src/'dataset.jpg', 7)
+    test = {'good': 3, **{f[3:].lower(): n for f, n in MT_DEFECTS.items()}}
+    return _pack(tmp/'src', tmp/f'{MT_TOP}.zip'), {'magnetic_tile': (3, test)}
+
+
 def build_mvtec_3d(tmp: Path):
     "mvtec_3d_anomaly_detection.tar.xz: `rgb`, `gt` and `xyz` (TIFF) sub-folders; `validation/good`; licence."
     src = tmp/'src'
@@ -139,10 +160,13 @@ def build_dtd(tmp: Path):
     return _pack(src, tmp/'dtd-r1.0.1.tar.gz'), {'banded': 2, 'zigzagged': 3}
 
 
-BUILDERS = dict(mvtec_ad=build_mvtec_ad, visa=build_visa, btad=build_btad, ksdd2=build_ksdd2, mvtec_3d=build_mvtec_3d,
-                dtd=build_dtd)
-MVTEC_LIKE = {'mvtec_ad': 'ad', 'visa': 'vi', 'btad': 'bt', 'ksdd2': 'ks', 'mvtec_3d': '3d'}  # short prefixes: the
-# checker's table has a 14-character category column
+BUILDERS = dict(mvtec_ad=build_mvtec_ad, visa=build_visa, btad=build_btad, ksdd2=build_ksdd2,
+                magnetic_tile=build_magnetic_tile, mvtec_3d=build_mvtec_3d, dtd=build_dtd)
+MVTEC_LIKE = {'mvtec_ad': 'ad', 'visa': 'vi', 'btad': 'bt', 'ksdd2': 'ks', 'magnetic_tile': '', 'mvtec_3d': '3d'}
+# short prefixes: the checker's table has a 14-character category column (`magnetic_tile`, 13, gets none)
+
+
+def _linked(pre: str, name: str) -> str: return f'{pre}_{name}' if pre else name
 
 
 def checksum_args(name: str, archive: Path) -> list[str]:
@@ -208,26 +232,27 @@ def test_every_dataset_prepares(prepared):
 
 
 def test_results_pass_anomaly_tutor_data_check(prepared, built, run_cli, tmp_path):
-    """All five MVTec-layout results pass the installed checker with the expected counts, in one call (each call
+    """All six MVTec-layout results pass the installed checker with the expected counts, in one call (each call
     imports torch, which is slow) over links to every prepared category, beside the roots' own files."""
     combined = tmp_path/'all'; combined.mkdir()
     for name, pre in MVTEC_LIKE.items():
         root = prepared[name][0]
-        for cat in built[name][1]: (combined/f'{pre}_{cat}').symlink_to(root/cat, target_is_directory=True)
+        for cat in built[name][1]: (combined/_linked(pre, cat)).symlink_to(root/cat, target_is_directory=True)
         for f in root.iterdir():  # the marker, licence and readme files a prepared root holds
-            if f.is_file(): (combined/f'{pre}_{f.name}').write_bytes(f.read_bytes())
+            if f.is_file(): (combined/f'{pre or name}_{f.name}').write_bytes(f.read_bytes())
     res = run_cli('data', 'check', combined)
     assert res.returncode == 0, res.stderr
     rows = _check_rows(res.stdout)
     for name, pre in MVTEC_LIKE.items():
         for cat, (n_train, test) in built[name][1].items():
-            assert rows[(f'{pre}_{cat}', 'train')][2] == str(n_train), (name, cat)
-            assert rows[(f'{pre}_{cat}', 'test')][2] == str(sum(test.values())), (name, cat)
-            for d, n in test.items(): assert f'{d}={n}' in rows[(f'{pre}_{cat}', 'test')], (name, cat, d)
+            c = _linked(pre, cat)
+            assert rows[(c, 'train')][2] == str(n_train), (name, cat)
+            assert rows[(c, 'test')][2] == str(sum(test.values())), (name, cat)
+            for d, n in test.items(): assert f'{d}={n}' in rows[(c, 'test')], (name, cat, d)
     assert len(rows) == 2*sum(len(built[n][1]) for n in MVTEC_LIKE)
 
 
-@pytest.mark.parametrize('name', ['visa', 'btad', 'ksdd2', 'mvtec_3d'])
+@pytest.mark.parametrize('name', ['visa', 'btad', 'ksdd2', 'magnetic_tile', 'mvtec_3d'])
 def test_masks_are_binary_png(prepared, name):
     "Every written mask is a 0/255 PNG with its image's size, and not empty (VisA's values 1, 2, 7 included)."
     masks = sorted(prepared[name][0].glob('*/ground_truth/*/*'))
@@ -277,6 +302,45 @@ def test_dtd_is_a_texture_folder(prepared, built):
     assert {c: len(list((root/'images'/c).glob('*.jpg'))) for c in built['dtd'][1]} == built['dtd'][1]
     assert (root/'labels'/'train1.txt').is_file() and (root/'imdb'/'imdb.mat').is_file()
     assert '2 texture classes, 5 images' in res.stdout
+
+
+def test_magnetic_tile_splits_free_images_by_seed_and_matches_masks(prepared):
+    "MT_Free: a seeded half in test/good (the rest in train/good), its masks not copied; defects matched by stem."
+    from data_scripts import magnetic_tile as mt
+    root, res = prepared['magnetic_tile']
+    cat = root/'magnetic_tile'
+    free = {f'exp{i % 3}_num_{100 + i}' for i in range(6)}
+    train = {p.stem for p in (cat/'train'/'good').iterdir()}
+    test = {p.stem for p in (cat/'test'/'good').iterdir()}
+    assert train | test == free and not train & test and len(test) == 3
+    assert test == mt.split_free(free) == mt.split_free(sorted(free, reverse=True))  # order-independent
+    assert not (cat/'ground_truth'/'good').exists() and not list(root.rglob('*.bmp'))
+    assert {p.name for p in (cat/'test').iterdir()} == {'good', 'blowhole', 'break', 'crack', 'fray', 'uneven'}
+    for d in ('blowhole', 'break', 'crack', 'fray', 'uneven'):
+        assert [p.stem + '_mask' for p in sorted((cat/'test'/d).iterdir())] == \
+               [p.stem for p in sorted((cat/'ground_truth'/d).iterdir())]
+    assert {p.suffix for p in (cat/'test').rglob('*.*')} == {'.jpg'}
+    assert (root/'README.md').is_file() and not (root/'dataset.jpg').exists()
+    assert 'seeded split' in res.stdout and 'ignored 1 file(s) other than' in res.stdout
+
+
+def test_magnetic_tile_split_is_stable():
+    "The split depends only on the stems and the seed: pinned here so that a change to it is seen."
+    from data_scripts import magnetic_tile as mt
+    stems = [f'exp1_num_{i}' for i in range(10)]
+    assert len(mt.split_free(stems)) == 5 and mt.split_free(['a']) == set() and len(mt.split_free(['a', 'b'])) == 1
+    assert sorted(mt.split_free(stems)) == sorted(sorted(stems, key=mt.split_key)[:5])
+
+
+def test_magnetic_tile_image_without_mask_is_refused(tmp_path, capsys):
+    src = tmp_path/'src'/MT_TOP
+    for i in range(2): _img(src/'MT_Free'/'Imgs'/f'exp0_num_{i}.jpg', i)
+    _img(src/'MT_Crack'/'Imgs'/'exp1_num_7.jpg', 9)  # its .png mask is missing
+    archive = _pack(tmp_path/'src', tmp_path/f'{MT_TOP}.zip')
+    root = tmp_path/'mt'
+    assert_error(run_main(capsys, 'magnetic_tile', '--root', root, '--archive', archive, '--sha256', sha256(archive),
+                          '--quiet'), 'exp1_num_7.jpg', 'has no mask')
+    assert not (root/'.data_scripts.json').exists() and not (root/'magnetic_tile').exists()
 
 
 # ---------------------------------------------------------------------------------------- idempotence
@@ -329,13 +393,16 @@ def test_corrupted_archive_is_refused(built, tmp_path):
 
 
 def test_recorded_checksum_and_size_are_enforced(built, tmp_path, capsys):
-    "Without an override the recorded constants apply: SHA-256 (MVTec AD), MD5 (MVTec 3D-AD), size (KSDD2)."
+    "Without an override the recorded constants apply: SHA-256 (MVTec AD, MT), MD5 (MVTec 3D-AD), size (KSDD2)."
     run = lambda name, *a: run_main(capsys, name, '--root', tmp_path/name, '--archive', built[name][0], '--quiet', *a)
     assert_error(run('mvtec_ad'), 'checksum mismatch', DATASETS['mvtec_ad'].checksums['sha256'])
     assert_error(run('mvtec_3d'), 'MD5', DATASETS['mvtec_3d'].checksums['md5'])
     assert_error(run('ksdd2'), '853,126,555 bytes', 'incomplete or a different version')
+    res = run('magnetic_tile')  # a reported checksum is enforced too, and said to be reported
+    assert_error(res, 'checksum mismatch', DATASETS['magnetic_tile'].checksums['sha256'])
+    assert 'reported by third parties' in res.stdout
     assert_error(run('mvtec_3d', '--md5', '0'*32), 'checksum mismatch', '0'*32)
-    assert not any((tmp_path/n).exists() for n in ('mvtec_ad', 'mvtec_3d', 'ksdd2'))
+    assert not any((tmp_path/n).exists() for n in ('mvtec_ad', 'mvtec_3d', 'ksdd2', 'magnetic_tile'))
 
 
 def test_archive_of_the_wrong_dataset_is_refused(built, tmp_path, capsys):
