@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from ._common import Dataset, copy_notices, fail, find_dir, images_in, move_file, resized_note, subdirs, write_mask
 
-# URL, archive name and SHA-256 as recorded by anomalib (src/anomalib/data/datamodules/image/btech.py),
-# copied from /work/shared/reference/datasets.md.
+# URL, archive name and SHA-256 as recorded by anomalib (github.com/open-edge-platform/anomalib,
+# src/anomalib/data/datamodules/image/btech.py).
 URL = 'https://avires.dimi.uniud.it/papers/btad/btad.zip'
 FILENAME = 'btad.zip'
 SHA256 = '461c9387e515bfed41ecaae07c50cf6b10def647b36c9e31d239ab2736b10d2a'  # anomalib btech.py

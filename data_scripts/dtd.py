@@ -13,7 +13,7 @@ from pathlib import Path
 from ._common import Dataset, copy_notices, find_dir, images_in, subdirs
 
 # URL and archive name from the official page as recorded in torchvision's `DTD` dataset; MD5 from torchvision,
-# SHA-256 from anomalib's DRAEM model (src/anomalib/models/image/draem); both from /work/shared/reference/datasets.md.
+# SHA-256 from anomalib's DRAEM model (src/anomalib/models/image/draem).
 URL = 'https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz'
 FILENAME = 'dtd-r1.0.1.tar.gz'
 MD5 = 'fff73e5086ae6bdbea199a49dfb8a4c1'  # torchvision DTD

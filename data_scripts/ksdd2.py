@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 from ._common import Dataset, find_dir, images_in, mask_array, move_file, resized_note, write_mask
 
-# The official link (redirects to https://data.vicos.si/datasets/KSDD/KolektorSDD2.zip), from
-# /work/shared/reference/datasets.md.
+# The official link (redirects to https://data.vicos.si/datasets/KSDD/KolektorSDD2.zip), from the dataset's page
+# (https://www.vicos.si/resources/kolektorsdd2/).
 URL = 'https://go.vicos.si/kolektorsdd2'
 FILENAME = 'KolektorSDD2.zip'
 # REPORTED, not confirmed: SHA-256, MD5 and size given by two independent public download scripts (not anomalib,
-# whose kolektor.py is the older KolektorSDD), as copied into /work/shared/reference/datasets.md.
+# whose kolektor.py is the older KolektorSDD).
 SHA256 = 'edcdb486809b24f1d17b785e30c52fafc5999554dd5fe18ddf77b61ceb6f36a8'  # reported
 MD5 = '1ed0f628122776ace4965afa30dfe316'  # reported; not checked (the SHA-256 is), kept for reference
 SIZE = 853_126_555  # bytes, reported

@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from ._common import Dataset, copy_notices, fail, find_dir, images_in, move_file, resized_note, subdirs, write_mask
 
-# URL, archive name and MD5 as recorded by anomalib (src/anomalib/data/datamodules/depth/mvtec_3d.py),
-# copied from /work/shared/reference/datasets.md.
+# URL, archive name and MD5 as recorded by anomalib (github.com/open-edge-platform/anomalib,
+# src/anomalib/data/datamodules/depth/mvtec_3d.py).
 URL = ('https://www.mydrive.ch/shares/45920/dd1eb345346df066c63b5c95676b961b/download/428824485-1643285832/'
        'mvtec_3d_anomaly_detection.tar.xz')
 FILENAME = 'mvtec_3d_anomaly_detection.tar.xz'

@@ -13,8 +13,8 @@ from tqdm import tqdm
 
 from ._common import Dataset, copy_notices, find_dir, subdirs
 
-# URL, archive name and SHA-256 as recorded by anomalib (src/anomalib/data/datamodules/image/mvtecad.py),
-# copied from /work/shared/reference/datasets.md.
+# URL, archive name and SHA-256 as recorded by anomalib (github.com/open-edge-platform/anomalib,
+# src/anomalib/data/datamodules/image/mvtecad.py).
 URL = ('https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/'
        'mvtec_anomaly_detection.tar.xz')
 FILENAME = 'mvtec_anomaly_detection.tar.xz'

@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from ._common import Dataset, copy_notices, fail, find_dir, move_file, resized_note, write_mask
 
-# URL, archive name and SHA-256 as recorded by anomalib (src/anomalib/data/datamodules/image/visa.py),
-# copied from /work/shared/reference/datasets.md.
+# URL, archive name and SHA-256 as recorded by anomalib (github.com/open-edge-platform/anomalib,
+# src/anomalib/data/datamodules/image/visa.py).
 URL = 'https://amazon-visual-anomaly.s3.us-west-2.amazonaws.com/VisA_20220922.tar'
 FILENAME = 'VisA_20220922.tar'
 SHA256 = '2eb8690c803ab37de0324772964100169ec8ba1fa3f7e94291c9ca673f40f362'  # anomalib visa.py

@@ -45,13 +45,14 @@ def test_notebooks_are_clean():
 
 
 # The papers as text and the developers' notes live in a private `shared/` folder next to the clone. The book, the
-# README and the package cite public sources (arXiv, DOI, the authors' code) instead: a reader cannot open `shared/`.
+# README, the package, the data scripts and the benchmarks cite public sources (arXiv, DOI, the authors' code) instead: a reader cannot open `shared/`.
 _PRIVATE = re.compile(r'shared/|methods\.md|methods sheet|reference sheet', re.I)
 
 
 def _private_mentions(root=ROOT):
     "(file, line number, line) for every mention of the private folder or its fact sheet under `root`."
-    files = [root/'README.md', *(root/'nbs').rglob('*.ipynb'), *(root/'anomaly_tutor').rglob('*.py')]
+    files = [root/'README.md', *(root/'nbs').rglob('*.ipynb'), *(root/'anomaly_tutor').rglob('*.py'),
+             *(root/'data_scripts').rglob('*.py'), *(root/'data_scripts').rglob('*.md'), *(root/'benchmarks').rglob('*.py')]
     out = []
     for f in files:
         if not f.exists() or '.ipynb_checkpoints' in f.parts: continue
