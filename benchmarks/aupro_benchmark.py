@@ -11,9 +11,9 @@ the imported libraries are not counted; `getrusage().ru_maxrss` cannot be used b
 parent's peak) and the peak of `tracemalloc` during a second call (numpy reports its buffers to it).
 
 The comparisons are written here for the benchmark, not taken from elsewhere:
-* `official-style exact`: the MVTec AD algorithm as MVTec's official evaluation code computes it (one descending argsort of
-  all pixel scores, cumulative sums of FP and PRO changes, last point of each tie run, clip, pad, trapezoid
-  interpolated at 0.3). Same number as ours, different cost.
+* `official-style exact`: the MVTec AD algorithm as MVTec's official evaluation code computes it (one descending
+  argsort of all pixel scores, cumulative sums of FP and PRO changes, last point of each tie run, clip, pad,
+  trapezoid interpolated at 0.3). Same number as ours, different cost.
 * `200-threshold loop`: the helper that circulates with many papers (RD4AD / CFlow style): 200 equidistant
   score thresholds, per threshold and image skimage `label` + `regionprops`, points with FPR >= 0.3 dropped, FPR
   rescaled to [0, 1], `sklearn.metrics.auc`. Timed on `--subset` images and scaled linearly to all of them.
