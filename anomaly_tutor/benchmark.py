@@ -6,7 +6,7 @@ Docs: https://anomaly-tutor.github.io/anomaly_tutor/benchmark.html.md"""
 
 # %% ../nbs/70_benchmark.ipynb #52b37f0b
 from __future__ import annotations
-import functools, importlib, json, math, os, subprocess, sys, threading
+import functools, importlib, json, math, os, signal, subprocess, sys, threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,6 +399,14 @@ def _resume_all(papers, profile, root, categories, out, device, seed, jobs, thre
             f"--categories {','.join(categories)} --out {out} --device {device} --seed {seed} --jobs {jobs}"
             + (f" --threads {threads}" if threads else ''))
 
+class _ctrl_c_raises:
+    "Ctrl-C raises `KeyboardInterrupt` here even if we were started with SIGINT ignored (a shell's background job)."
+    def __enter__(self):
+        main = threading.current_thread() is threading.main_thread()
+        self.previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
+    def __exit__(self, *exc):
+        if self.previous is not None: signal.signal(signal.SIGINT, self.previous)
+
 def _stop(runner:_Jobs, pool:ThreadPoolExecutor):
     "Interrupt the running jobs and wait for them to mark their notebooks; a further Ctrl-C interrupts them again."
     runner.interrupt()
@@ -433,7 +441,7 @@ def reproduce_all(papers=None, # comma list or list (None: every paper with a no
     make_out_dir(out/'logs')
     runner = _Jobs(min(jobs, max(len(todo), 1)), _n_gpus(device), out/'logs', threads)
     failed = []
-    with ThreadPoolExecutor(runner.n_jobs) as pool:
+    with ThreadPoolExecutor(runner.n_jobs) as pool, _ctrl_c_raises():
         futures = {pool.submit(runner.run, j, job_command(j, profile, root.resolve(), device, seed)): j for j in todo}
         try:
             with tqdm(total=len(todo), desc='reproduce all', unit='run', disable=not progress) as bar:

@@ -60,12 +60,14 @@ def test_jobs_2_gives_the_metrics_of_jobs_1(data, tmp_path):
 def test_interrupted_reproduce_all_resumes_without_redoing_finished_runs(data, tmp_path):
     out = tmp_path/'cut'
     cmd = _all('--papers', 'patchcore,baseline', '--data-root', data, '--out', out)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # its own process group, SIGINT ignored as in a shell's background job: Ctrl-C must still stop it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     first = out/'patchcore'/'gear'/'results.json'                 # jobs run in order: patchcore gear, widget, ...
     deadline = time.time() + 300
     while not first.exists() and proc.poll() is None and time.time() < deadline: time.sleep(0.2)
     assert first.exists(), 'the first run did not finish'
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)                              # what the terminal sends on Ctrl-C
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr[-2000:]
     assert 'Traceback' not in stderr

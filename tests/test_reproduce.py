@@ -78,8 +78,8 @@ def test_reproduce_on_factory_default(tmp_path, run_cli, monkeypatch):
 
 
 def test_reproduce_errors(data, tmp_path, run_cli):
-    res = run_cli('reproduce', 'fader', '--profile', 'smoke', '--data-root', data)
-    assert res.returncode == 2 and 'no reproduction notebook yet' in res.stderr
+    res = run_cli('reproduce', 'nope', '--profile', 'smoke', '--data-root', data)   # (a paper still to come: test_bad_input)
+    assert res.returncode == 2 and "unknown paper 'nope'" in res.stderr
     res = run_cli('reproduce', 'baseline', '--profile', 'smoke', '--data-root', data, '--category', 'bottle')
     assert res.returncode == 2 and 'Available: gear, widget' in res.stderr
     res = run_cli('reproduce', 'baseline', '--profile', 'paper', '--category', 'pill')
