@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from .data import check_category, index_split, resolve_category
-from .runner import (PAPERS, UNIFIED_PAPERS, ReproError, ReproInterrupted, available_papers,
+from .runner import (PAPERS, UNIFIED_PAPERS, ReproError, ReproInterrupted, SigIntAs, available_papers,
                                   check_out_dir, check_run_args, make_out_dir, resolve_data)
 
 # %% auto #0
@@ -399,14 +399,6 @@ def _resume_all(papers, profile, root, categories, out, device, seed, jobs, thre
             f"--categories {','.join(categories)} --out {out} --device {device} --seed {seed} --jobs {jobs}"
             + (f" --threads {threads}" if threads else ''))
 
-class _ctrl_c_raises:
-    "Ctrl-C raises `KeyboardInterrupt` here even if we were started with SIGINT ignored (a shell's background job)."
-    def __enter__(self):
-        main = threading.current_thread() is threading.main_thread()
-        self.previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
-    def __exit__(self, *exc):
-        if self.previous is not None: signal.signal(signal.SIGINT, self.previous)
-
 def _stop(runner:_Jobs, pool:ThreadPoolExecutor):
     "Interrupt the running jobs and wait for them to mark their notebooks; a further Ctrl-C interrupts them again."
     runner.interrupt()
@@ -441,7 +433,8 @@ def reproduce_all(papers=None, # comma list or list (None: every paper with a no
     make_out_dir(out/'logs')
     runner = _Jobs(min(jobs, max(len(todo), 1)), _n_gpus(device), out/'logs', threads)
     failed = []
-    with ThreadPoolExecutor(runner.n_jobs) as pool, _ctrl_c_raises():
+    # Ctrl-C must raise even if we were started with SIGINT ignored (a shell's background job)
+    with ThreadPoolExecutor(runner.n_jobs) as pool, SigIntAs(signal.default_int_handler):
         futures = {pool.submit(runner.run, j, job_command(j, profile, root.resolve(), device, seed)): j for j in todo}
         try:
             with tqdm(total=len(todo), desc='reproduce all', unit='run', disable=not progress) as bar:

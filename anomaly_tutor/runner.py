@@ -19,7 +19,7 @@ __all__ = ['PAPERS', 'REPRO_NOTEBOOKS', 'FACTORY_BY_PROFILE', 'MAX_SEED', 'UNIFI
            'available_papers', 'coming_papers', 'notebook_parameters', 'cache_dir', 'factory_root', 'resolve_data',
            'check_seed', 'check_run_args', 'OutputPathError', 'output_error', 'check_out_dir', 'make_out_dir',
            'free_run_dir', 'default_run_dir', 'plan_run', 'set_aside', 'resume_command', 'ReproError',
-           'ReproInterrupted', 'notebook_os_error', 'run_notebook', 'run_progress', 'interrupted_message',
+           'ReproInterrupted', 'SigIntAs', 'notebook_os_error', 'run_notebook', 'run_progress', 'interrupted_message',
            'last_started_cell', 'mark_interrupted', 'unified_run_name', 'reproduce', 'format_runs']
 
 # %% ../nbs/05_runner.ipynb #5faee29e
@@ -261,11 +261,12 @@ class _CtrlC:
         self._done.set()
         if self._old is not None: signal.signal(signal.SIGINT, self._old)
 
-class _NoCtrlC:
-    "Ignore Ctrl-C for a moment (while an interrupted run's notebook is being marked), in the main thread."
+class SigIntAs:
+    "Ctrl-C handled by `handler` inside the block, in the main thread (elsewhere signals cannot be set): e.g. `SIG_IGN`."
+    def __init__(self, handler=signal.SIG_IGN): self.handler = handler
     def __enter__(self):
         main = threading.current_thread() is threading.main_thread()
-        self._old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        self._old = signal.signal(signal.SIGINT, self.handler) if main else None
     def __exit__(self, *exc):
         if self._old is not None: signal.signal(signal.SIGINT, self._old)
 
@@ -403,7 +404,7 @@ def _run_category(nb, paper, params, cat, want, run, how, root, profile, data_ro
     if how == 'resume': values['resume'] = True
     try: run_notebook(nb, run, values, progress)
     except ReproInterrupted as e:
-        with _NoCtrlC():                                   # a second Ctrl-C must not cut the marking short
+        with SigIntAs(signal.SIG_IGN):                     # a second Ctrl-C must not cut the marking short
             command = resume_command(paper, profile, data_root, cat, run, device, seed, overrides, progress)
             cell = e.cell if e.cell is not None else last_started_cell(e.executed)
             msg = interrupted_message(paper, cat, run, nb.name, cell, 'resume' in params, command)
