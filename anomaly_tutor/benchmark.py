@@ -61,7 +61,7 @@ def _method_key(m:str):
     return (paper in FLOORS, PAPERS.index(paper) if paper in PAPERS else len(PAPERS), m)
 
 def methods_of(runs:dict) -> list:
-    "The methods in `runs`: papers in the book's order, then the floors."
+    "The methods in `runs`: papers in the book's order, then peers (other libraries' methods), then the floors."
     return sorted({m for m, _ in runs}, key=_method_key)
 
 def categories_of(runs:dict) -> list:

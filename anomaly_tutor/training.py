@@ -242,7 +242,7 @@ def unwrap(model:nn.Module) -> nn.Module:
 
 # %% ../nbs/03_training.ipynb #0c638762
 class Trainer:
-    "A small training loop: AMP, clipping, schedules, progress, a per-step log and per-epoch checkpoints."
+    "A small training loop: AMP, clipping, schedules, progress, a per-step log and checkpoints every few epochs."
     def __init__(self, model:nn.Module, # every trained (and checkpointed) module
                  opt:torch.optim.Optimizer,
                  step_fn, # step(batch) -> dict of scalar tensors; 'loss' is the total that is minimised
@@ -254,9 +254,12 @@ class Trainer:
                  weighting=None, # a loss weighting with state_dict / load_state_dict (and optional log, end_epoch)
                  gens:dict|None=None, # named NumPy Generators used by the data pipeline (saved with the checkpoint)
                  run_dir=None, # folder for checkpoint.pt and log.jsonl (None: neither)
+                 ckpt_every:int=1, # checkpoint after every `ckpt_every` epochs, and after the last of each `fit`
                  config:dict|None=None, # the run's settings, checked on resume
                  cbs:tuple=(), # callbacks
                  progress:bool=True, desc:str='train'):
+        if isinstance(ckpt_every, bool) or not isinstance(ckpt_every, int) or ckpt_every < 1:
+            raise ValueError(f"ckpt_every must be a positive integer, got {ckpt_every!r}")
         store_attr(but='device')
         self.device = torch.device(device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == 'fp16' and self.device.type == 'cuda')
@@ -347,7 +350,7 @@ def _check_start(self:Trainer, resume:bool):
 def fit(self:Trainer, resume:bool=False, # continue from run_dir/checkpoint.pt if it exists
         stop_after:int|None=None, # stop after this many epochs of this call (None: run to `epochs`)
        ) -> 'Trainer':
-    "Train from the current epoch to `epochs`, checkpointing after every epoch."
+    "Train from the current epoch to `epochs`, checkpointing every `ckpt_every` epochs and at the end."
     self._check_start(resume)
     last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
     run = {}                                                     # running (exponentially averaged) values for the bar
@@ -364,7 +367,8 @@ def fit(self:Trainer, resume:bool=False, # continue from run_dir/checkpoint.pt i
                 if self.step % 10 == 0: bar.set_postfix({k: f"{v:.3g}" for k, v in run.items() if k != 'lr'}, refresh=False)
             if self.weighting is not None and hasattr(self.weighting, 'end_epoch'): self.weighting.end_epoch()
             self.epoch += 1; self.seconds += time.perf_counter() - t0
-            self._cb('after_epoch'); self.save_checkpoint()
+            self._cb('after_epoch')
+            if self.epoch % self.ckpt_every == 0 or self.epoch == last: self.save_checkpoint()
     return self
 
 # %% ../nbs/03_training.ipynb #6b2794ce

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from timm.models.resnet import BasicBlock, Bottleneck
 
-from .backbones import BackboneWeightsError, create_backbone
+from .backbones import BackboneWeightsError, create_backbone, imagenet_normalize
 from .attention import CPAM, SSPCAB, SSPCBMA, count_params
 from .losses import cos_anomaly_map
 
@@ -53,17 +53,22 @@ def forward(self:UpBlock, x, skip=None, size=None):
 
 # %% ../nbs/22_unets.ipynb #15997db8
 class ConvNeXtEncoder(nn.Module):
-    "MACoW's encoder: a full-resolution stem, then a timm ConvNeXtV2; features at strides 1, 4, 8, 16, 32."
+    "MACoW's encoder: a full-resolution stem and a timm ConvNeXtV2; features at strides 1, 4, 8, 16, 32."
     def __init__(self, backbone:str='convnextv2_atto', # any timm `convnextv2_*` (atto … huge)
                  c_stem:int=32, # stem width (our choice)
                  in_channels:int=3, # image channels
                  pretrained:bool=False, weights_path:str|Path|None=None, # see `create_backbone`
+                 stem_feeds_body:bool|None=None, # None: only when the body trains from scratch (see above)
                 ):
         super().__init__()
         if not backbone.startswith('convnextv2'):
             raise ValueError(f"backbone must be a timm 'convnextv2_*' model (timm's 'convnext_*' are V1): '{backbone}'")
+        has_weights = pretrained or weights_path is not None
+        self.stem_feeds_body = not has_weights if stem_feeds_body is None else stem_feeds_body
+        self.normalize = has_weights and not self.stem_feeds_body and in_channels == 3   # ImageNet statistics
         self.stem = DoubleConv(in_channels, c_stem)
-        self.body = create_backbone(backbone, pretrained, weights_path, features_only=True, in_chans=c_stem)
+        self.body = create_backbone(backbone, pretrained, weights_path, features_only=True,
+                                    in_chans=c_stem if self.stem_feeds_body else in_channels)
         self.channels = [c_stem, *self.body.feature_info.channels()]
         self.reductions = [1, *self.body.feature_info.reduction()]
 
@@ -72,7 +77,8 @@ def forward(self:ConvNeXtEncoder, x):
     "Features finest first: [stem (stride 1), stage 1 (4), stage 2 (8), stage 3 (16), stage 4 (32)]."
     if min(x.shape[-2:]) < 32: raise ValueError(f"input sides must be at least 32 pixels, got {tuple(x.shape[-2:])}")
     s = self.stem(x)
-    return [s, *self.body(s)]
+    body_in = s if self.stem_feeds_body else (imagenet_normalize(x) if self.normalize else x)
+    return [s, *self.body(body_in)]
 
 # %% ../nbs/22_unets.ipynb #d0f57281
 def _levels(feats:list, size:tuple) -> tuple:

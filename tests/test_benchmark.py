@@ -93,14 +93,20 @@ def test_a_finished_run_with_other_settings_is_refused_before_anything_runs(data
 
 
 def test_benchmark_command_reads_runs_made_any_way(tmp_path, run_cli):
-    for i, (paper, cat) in enumerate([('baseline', 'a'), ('patchcore', 'a'), ('baseline', 'b')]):
+    runs = [('baseline', 'a'), ('patchcore', 'a'), ('baseline', 'b'), ('anomalib-draem', 'b')]   # the last: a peer
+    for i, (paper, cat) in enumerate(runs):
         run = tmp_path/'runs'/paper/cat
         run.mkdir(parents=True)
+        peer = dict(trained_params=97_422_725) if paper.startswith('anomalib') else {}
         (run/'results.json').write_text(json.dumps(dict(
             paper=paper, category=cat, profile='cpu', seed=0, device='cpu', image_auroc=0.5 + 0.1 * i,
-            pixel_auroc=0.8, pixel_ap=0.2, aupro=0.5, f1_max=0.7, train_seconds=1.0, infer_ms_per_image=1.0)))
+            pixel_auroc=0.8, pixel_ap=0.2, aupro=0.5, f1_max=0.7, train_seconds=1.0, infer_ms_per_image=1.0, **peer)))
     res = run_cli('benchmark', tmp_path/'runs', '--out', tmp_path/'bench')
     assert res.returncode == 0, res.stderr
     md = (tmp_path/'bench'/'benchmark.md').read_text()
     assert '| patchcore (1/2) |' in md                           # ran one of the two categories: said
+    assert '| anomalib-draem (1/2) |' in md and '97.42 M' in md  # a peer's row, with the parameters it recorded
+    rows = [line.split(' |')[0] for line in md.split('## Image AUROC')[1].split('##')[0].splitlines()
+            if line.startswith('| ')]
+    assert rows[1:] == ['| anomalib-draem', '| patchcore', '| baseline']   # peers after the papers, before the floors
     assert '| baseline | 0.500 | 0.700 | 0.600 |' in md           # image AUROC per category and mean

@@ -49,15 +49,16 @@ ATTENTIONS = ('none', 'sspcab', 'sspcbma')
 
 _common = dict(pretrained=False, weights_path='', attention='sspcbma', weighting='msdw', weight_update='epoch',
                synthesizers=SYNTHESIZERS, sspcab_lambda=0.1, schedule='multistep', milestones=(0.8, 0.9), gamma=0.2,
-               weight_decay=0.0, clip_grad=0.0, amp='', dtd='', eval_batch_size=16, stop_after=0)
+               weight_decay=0.0, clip_grad=0.0, amp='', dtd='', eval_batch_size=16, stop_after=0, ckpt_every=1)
 
 MACOW_PRESETS = {
     'smoke': dict(_common, image_size=32, backbone='convnextv2_smoke', c_stem=8, epochs=2, steps_per_epoch=2,
                   batch_size=4, lr=1e-3, score_pool=5, eval_size=0),
     'cpu': dict(_common, image_size=64, backbone='convnextv2_atto', c_stem=16, epochs=30, steps_per_epoch=40,
-                batch_size=8, lr=5e-4, score_pool=5, eval_size=128),
+                batch_size=8, lr=5e-4, score_pool=3, eval_size=128, ckpt_every=5),
     'paper': dict(_common, image_size=256, backbone='convnextv2_tiny.fcmae_ft_in1k', c_stem=32, pretrained=True,
-                  epochs=700, steps_per_epoch=0, batch_size=8, lr=1e-4, score_pool=21, eval_size=256, amp='bf16'),
+                  epochs=700, steps_per_epoch=0, batch_size=8, lr=1e-4, score_pool=21, eval_size=256, amp='bf16',
+                  ckpt_every=10),
 }
 
 def macow_config(profile:str='cpu', **overrides) -> Config:
@@ -167,7 +168,7 @@ def __call__(self:MACoWStep, x:torch.Tensor) -> dict:
     return out
 
 # %% ../../nbs/papers/50_papers.macow.ipynb #f8776be3
-RESUME_FREE = ('stop_after', 'eval_batch_size')   # config keys that may change when a run is resumed
+RESUME_FREE = ('stop_after', 'eval_batch_size', 'ckpt_every')   # config keys that may change when a run is resumed
 
 def build_macow(cfg:Config, device='cpu') -> MACoW:
     "The MACoW model of `cfg` on `device`."
@@ -200,7 +201,8 @@ def train_macow(cfg:Config, train_images:torch.Tensor, # N×3×H×W normal image
     batches = normal_batches(train_images, cfg.batch_size, cfg.steps_per_epoch, rng)
     t = Trainer(model, opt, step, batches, cfg.epochs, sched=sched, device=device, amp=cfg.opt('amp'),
                 clip_grad=cfg.opt('clip_grad'), weighting=weighting, gens={'synth': rng}, run_dir=run_dir,
-                config={k: v for k, v in cfg.items() if k not in RESUME_FREE} | dict(seed=seed), progress=progress, desc='MACoW')
+                ckpt_every=cfg.ckpt_every, config={k: v for k, v in cfg.items() if k not in RESUME_FREE} | dict(seed=seed),
+                progress=progress, desc='MACoW')
     return t.fit(resume=resume, stop_after=cfg.opt('stop_after'))
 
 # %% ../../nbs/papers/50_papers.macow.ipynb #860c9d1e
