@@ -76,14 +76,17 @@ def test_weights_file_full_checkpoint_into_feature_extractor(tmp_path):
     assert torch.equal(full.fc.weight, src.fc.weight)
 
 
-def test_weights_file_safetensors_convnext_with_stem_channels(tmp_path):
-    "A 3-channel checkpoint into the U-Net's ConvNeXtV2 (in_chans = stem width): timm adapts the first conv."
+def test_weights_file_safetensors_convnext_into_the_unet_encoder(tmp_path):
+    "A 3-channel checkpoint into the U-Net's ConvNeXtV2: whole by default; adapted by timm when our stem feeds it."
     from safetensors.torch import save_file
     src = timm.create_model('convnextv2_atto')
     save_file(src.state_dict(), str(tmp_path/'atto.safetensors'))
     enc = U.ConvNeXtEncoder('convnextv2_atto', c_stem=32, weights_path=tmp_path/'atto.safetensors')
     assert torch.equal(enc.body.stages_2.blocks[0].conv_dw.weight, src.stages[2].blocks[0].conv_dw.weight)
-    assert enc.body.stem_0.weight.shape[1] == 32
+    assert torch.equal(enc.body.stem_0.weight, src.stem[0].weight)            # the RGB stem, unchanged
+    fed = U.ConvNeXtEncoder('convnextv2_atto', c_stem=32, weights_path=tmp_path/'atto.safetensors', stem_feeds_body=True)
+    assert fed.body.stem_0.weight.shape[1] == 32                             # in_chans = stem width: timm adapts it
+    assert torch.equal(fed.body.stages_2.blocks[0].conv_dw.weight, src.stages[2].blocks[0].conv_dw.weight)
 
 
 def test_weights_file_same_construction(tmp_path):
