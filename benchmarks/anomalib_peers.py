@@ -54,22 +54,32 @@ def predict_all(predict, loader, eval_size):
     seconds = time.perf_counter() - t0
     return (*map(torch.cat, (maps, scores, masks, labels)), seconds)
 
-def fit_patchcore(cfg, train):
-    "anomalib's PatchCore on the offline Lite0 features: embeddings of every training image, then its coreset."
+def anomalib_patchcore(layers=('blocks.2', 'blocks.4'), backbone='tf_efficientnet_lite0'):
+    "anomalib's `PatchcoreModel` on the offline Lite0 ImageNet features (levels at strides 8 and 16)."
     from anomalib.models.image.patchcore.torch_model import PatchcoreModel
-    from anomaly_tutor.backbones import create_backbone, imagenet_normalize
-    model = PatchcoreModel(layers=cfg['layers'], backbone=cfg['backbone'], pre_trained=False)
+    from anomaly_tutor.backbones import create_backbone
+    model = PatchcoreModel(layers=list(layers), backbone=backbone, pre_trained=False)
     model.feature_extractor.feature_extractor = create_backbone(
-        cfg['backbone'], pretrained=True, features_only=True, out_indices=(2, 3)).eval()
+        backbone, pretrained=True, features_only=True, out_indices=(2, 3)).eval()
+    return model
+
+def fit_anomalib_patchcore(model, train, coreset_ratio):
+    "Embeddings of every training image, then anomalib's greedy coreset (ratio 1: the whole bank); a predict function."
+    from anomaly_tutor.backbones import imagenet_normalize
     model.train()
     with torch.no_grad():
         embeddings = torch.cat([model(imagenet_normalize(b['image'])) for b in train])
-    model.subsample_embedding(cfg['coreset_ratio'], embeddings)
+    if coreset_ratio < 1: model.subsample_embedding(coreset_ratio, embeddings)
+    else: model.memory_bank = embeddings          # anomalib's greedy sampler would need one step per patch
     model.eval()
     def predict(x):
         out = model(imagenet_normalize(x))
         return out.anomaly_map[:, 0], out.pred_score
-    return predict, 0, None
+    return predict
+
+def fit_patchcore(cfg, train):
+    "anomalib's PatchCore with the floor's settings, fitted on `train`."
+    return fit_anomalib_patchcore(anomalib_patchcore(cfg['layers'], cfg['backbone']), train, cfg['coreset_ratio']), 0, None
 
 def fit_draem(cfg, train_ds, seed):
     "anomalib's DRAEM trained for `train_seconds_budget` wall-clock seconds; its steps and its schedule's settings."

@@ -24,11 +24,10 @@ import argparse, json, platform, resource, statistics, subprocess, sys, time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 def run_one(impl, category, image_size, coreset, seed=0):
     "Fit and evaluate one implementation on one category in this process; metrics, seconds and peak RSS."
-    from anomaly_tutor.backbones import create_backbone, imagenet_normalize
+    from anomalib_peers import anomalib_patchcore, fit_anomalib_patchcore, predict_all   # this folder's peer runner
     from anomaly_tutor.data import MVTecDataset, make_loader
     from anomaly_tutor.metrics import aupro, image_auroc, pixel_auroc
     from anomaly_tutor.patchcore import PATCHCORE_PRESETS, patchcore_from_config
@@ -58,31 +57,11 @@ def run_one(impl, category, image_size, coreset, seed=0):
         fit = time.perf_counter() - t0
         predict = model
     else:
-        from anomalib.models.image.patchcore.torch_model import PatchcoreModel
-        model = PatchcoreModel(layers=['blocks.2', 'blocks.4'], backbone='tf_efficientnet_lite0', pre_trained=False)
-        model.feature_extractor.feature_extractor = create_backbone(
-            'tf_efficientnet_lite0', pretrained=True, features_only=True, out_indices=(2, 3)).eval()
+        model = anomalib_patchcore()
         t0 = time.perf_counter()
-        model.train()
-        embeddings = [model(imagenet_normalize(b['image'])) for b in train]
-        if coreset < 1: model.subsample_embedding(coreset, torch.cat(embeddings))
-        else: model.memory_bank = torch.cat(embeddings)  # the whole bank: both sides then search the same vectors
+        predict = fit_anomalib_patchcore(model, train, coreset)
         fit = time.perf_counter() - t0
-        model.eval()
-        def predict(x):
-            out = model(imagenet_normalize(x))
-            return out.anomaly_map[:, 0], out.pred_score
-    maps, scores, masks, labels = [], [], [], []
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        for b in test:
-            m, s = predict(b['image'])
-            maps.append(F.interpolate(m[:, None], size=(128, 128), mode='bilinear', align_corners=False)[:, 0])
-            scores.append(s.flatten())
-            masks.append((F.interpolate(b['mask'], size=(128, 128), mode='bilinear', align_corners=False)[:, 0] > 0.5).float())
-            labels.append(b['label'])
-    infer = time.perf_counter() - t0
-    maps, scores, masks, labels = map(torch.cat, (maps, scores, masks, labels))
+    maps, scores, masks, labels, infer = predict_all(predict, test, 128)
     return dict(impl=impl, category=category, seed=seed, image_auroc=image_auroc(scores, labels), pixel_auroc=pixel_auroc(maps, masks),
                 aupro=aupro(maps, masks), fit_seconds=fit, infer_seconds=infer,
                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
