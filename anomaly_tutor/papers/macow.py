@@ -26,10 +26,10 @@ from ..weighting import MSdW, WEIGHTINGS, per_synthesis
 from ..metrics import pooled_max_score
 
 # %% auto #0
-__all__ = ['SYNTHESIZERS', 'ATTENTIONS', 'MACOW_PRESETS', 'TERMS', 'RESUME_FREE', 'MACOW_PAPER_RESULTS', 'MACOW_TABLE6',
-           'ABLATION_KEYS', 'convnextv2_smoke', 'macow_config', 'MACoW', 'AttentionLoss', 'macow_synthesizer',
-           'balanced_methods', 'macow_terms', 'MACoWStep', 'build_macow', 'normal_batches', 'train_macow',
-           'macow_predict', 'macow_paper_numbers', 'ablation_grid', 'format_ablation']
+__all__ = ['SYNTHESIZERS', 'ATTENTIONS', 'FG_MODES', 'MACOW_PRESETS', 'TERMS', 'RESUME_FREE', 'MACOW_PAPER_RESULTS',
+           'MACOW_TABLE6', 'ABLATION_KEYS', 'convnextv2_smoke', 'macow_config', 'MACoW', 'AttentionLoss',
+           'macow_synthesizer', 'balanced_methods', 'macow_terms', 'MACoWStep', 'build_macow', 'normal_batches',
+           'train_macow', 'macow_predict', 'macow_paper_numbers', 'ablation_grid', 'format_ablation']
 
 # %% ../../nbs/papers/50_papers.macow.ipynb #ceb03b04
 import timm
@@ -46,10 +46,12 @@ if not timm.is_model('convnextv2_smoke'): register_model(convnextv2_smoke)
 # %% ../../nbs/papers/50_papers.macow.ipynb #3ad97f04
 SYNTHESIZERS = ('perlin', 'nsa', 'mask', 'cutpaste')
 ATTENTIONS = ('none', 'sspcab', 'sspcbma')
+FG_MODES = ('none', 'auto')   # where synthesis may put anomalies: anywhere (textures), or on each image's estimated object
 
 _common = dict(pretrained=False, weights_path='', attention='sspcbma', weighting='msdw', weight_update='epoch',
                synthesizers=SYNTHESIZERS, sspcab_lambda=0.1, schedule='multistep', milestones=(0.8, 0.9), gamma=0.2,
-               weight_decay=0.0, clip_grad=0.0, amp='', dtd='', eval_batch_size=16, stop_after=0, ckpt_every=1)
+               weight_decay=0.0, clip_grad=0.0, amp='', dtd='', eval_batch_size=16, stop_after=0, ckpt_every=1,
+               fg='none')
 
 MACOW_PRESETS = {
     'smoke': dict(_common, image_size=32, backbone='convnextv2_smoke', c_stem=8, epochs=2, steps_per_epoch=2,
@@ -65,6 +67,7 @@ def macow_config(profile:str='cpu', **overrides) -> Config:
     "The MACoW config of `profile` with `overrides` (unknown keys and wrong types are errors)."
     cfg = make_config(MACOW_PRESETS, profile, **overrides)
     if cfg.attention not in ATTENTIONS: raise ValueError(f"attention must be one of {ATTENTIONS}, got {cfg.attention!r}")
+    if cfg.fg not in FG_MODES: raise ValueError(f"fg must be one of {FG_MODES}, got {cfg.fg!r}")
     if cfg.weighting not in WEIGHTINGS: raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {cfg.weighting!r}")
     bad = set(cfg.synthesizers) - set(SYNTHESIZERS)
     if bad or not cfg.synthesizers:
@@ -139,15 +142,18 @@ def macow_terms(rec:torch.Tensor, # reconstructions B×3×H×W
 # %% ../../nbs/papers/50_papers.macow.ipynb #d163b7ef
 class MACoWStep:
     "The MACoW training step: synthesis → both U-Nets → S×4 loss matrix → weighting (+ λ·attention loss)."
-    def __init__(self, model:MACoW, synth:MultiSynthesis, weighting, rng:np.random.Generator, sspcab_lambda:float=0.1):
+    def __init__(self, model:MACoW, synth:MultiSynthesis, weighting, rng:np.random.Generator, sspcab_lambda:float=0.1,
+                 fg:str='none'): # 'auto': every image is an object, its foreground estimated (`FG_MODES`)
         self.model, self.synth, self.weighting, self.rng, self.sspcab_lambda = model, synth, weighting, rng, sspcab_lambda
+        self.fg = fg
         attn = AttentionLoss(model.rec) if sspcab_lambda else None
         self.attn_loss = attn if attn is not None and attn.handles else None   # no block ('none'): no term
 
     def synthesize(self, x:torch.Tensor):
         "Synthetic anomalies for a normal batch, every method equally often (a `SynthBatch`)."
         which = balanced_methods(len(x), len(self.synth.names), self.rng)
-        return synthesize_batch(x.cpu(), self.synth, self.rng, which=which, anomaly=True)
+        fg = 'auto' if self.fg == 'auto' else None      # 'auto': estimate_foreground on every image of the batch
+        return synthesize_batch(x.cpu(), self.synth, self.rng, fg=fg, which=which, anomaly=True)
 
 # %% ../../nbs/papers/50_papers.macow.ipynb #df3865b5
 @patch
@@ -193,7 +199,7 @@ def train_macow(cfg:Config, train_images:torch.Tensor, # N×3×H×W normal image
     model, rng = build_macow(cfg, device), np.random.default_rng(seed)
     synth = macow_synthesizer(cfg.synthesizers, cfg.opt('dtd'))
     weighting = MSdW(synth.names, TERMS, kind=cfg.weighting, update=cfg.weight_update)
-    step = MACoWStep(model, synth, weighting, rng, cfg.sspcab_lambda)
+    step = MACoWStep(model, synth, weighting, rng, cfg.sspcab_lambda, cfg.fg)
     steps = cfg.steps_per_epoch or len(train_images) // cfg.batch_size
     if steps == 0: raise ValueError(f"{len(train_images)} training images < batch_size {cfg.batch_size}: lower batch_size")
     opt = torch.optim.Adam(model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
