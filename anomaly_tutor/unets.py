@@ -53,16 +53,17 @@ def forward(self:UpBlock, x, skip=None, size=None):
 
 # %% ../nbs/22_unets.ipynb #15997db8
 class ConvNeXtEncoder(nn.Module):
-    "MACoW's encoder: a full-resolution stem and a timm ConvNeXtV2; features at strides 1, 4, 8, 16, 32."
-    def __init__(self, backbone:str='convnextv2_atto', # any timm `convnextv2_*` (atto … huge)
+    "MACoW's encoder: a full-resolution stem and a timm `features_only` body (ConvNeXtV2 in the paper); stride 1 first."
+    def __init__(self, backbone:str='convnextv2_atto', # timm name: `convnextv2_*` (MACoW) or any `features_only` model
                  c_stem:int=32, # stem width (our choice)
                  in_channels:int=3, # image channels
                  pretrained:bool=False, weights_path:str|Path|None=None, # see `create_backbone`
                  stem_feeds_body:bool|None=None, # None: only when the body trains from scratch (see above)
                 ):
         super().__init__()
-        if not backbone.startswith('convnextv2'):
-            raise ValueError(f"backbone must be a timm 'convnextv2_*' model (timm's 'convnext_*' are V1): '{backbone}'")
+        if backbone.startswith('convnext_'):
+            raise ValueError(f"'{backbone}' is timm's ConvNeXt V1; MACoW's encoder is 'convnextv2_*' (or pass any other "
+                             "timm features_only model on purpose, e.g. 'tf_efficientnet_lite0')")
         has_weights = pretrained or weights_path is not None
         self.stem_feeds_body = not has_weights if stem_feeds_body is None else stem_feeds_body
         self.normalize = has_weights and not self.stem_feeds_body and in_channels == 3   # ImageNet statistics
@@ -74,17 +75,33 @@ class ConvNeXtEncoder(nn.Module):
 
 @patch
 def forward(self:ConvNeXtEncoder, x):
-    "Features finest first: [stem (stride 1), stage 1 (4), stage 2 (8), stage 3 (16), stage 4 (32)]."
+    "Features finest first: the stem (stride 1), then the body's (ConvNeXtV2: strides 4, 8, 16, 32)."
     if min(x.shape[-2:]) < 32: raise ValueError(f"input sides must be at least 32 pixels, got {tuple(x.shape[-2:])}")
     s = self.stem(x)
     body_in = s if self.stem_feeds_body else (imagenet_normalize(x) if self.normalize else x)
     return [s, *self.body(body_in)]
 
 # %% ../nbs/22_unets.ipynb #d0f57281
-def _levels(feats:list, size:tuple) -> tuple:
-    "Skips (None at stride 2) and target sizes of the six decoder levels, finest first, from the encoder's features."
+def _strides(reductions:list) -> list:
+    "The decoder's levels: every power of two from 1 to the encoder's deepest stride."
+    return [2 ** k for k in range(int(reductions[-1]).bit_length())]
+
+def _levels(feats:list, size:tuple, reductions:list) -> tuple:
+    "Skips (None where the encoder has no feature, e.g. ConvNeXt at stride 2) and target sizes per level, finest first."
     H, W = size
-    return [feats[0], None, *feats[1:]], [(H, W), ((H + 1) // 2, (W + 1) // 2), *(f.shape[-2:] for f in feats[1:])]
+    at = dict(zip(reductions, feats))
+    skips = [at.get(s) for s in _strides(reductions)]
+    sizes = [tuple(at[s].shape[-2:]) if s in at else (-(-H // s), -(-W // s)) for s in _strides(reductions)]
+    return skips, sizes
+
+def _level_channels(channels:list, reductions:list, k:int=1) -> tuple:
+    "Per decoder level: the skip channels (×k images; 0 where there is no feature) and the output width."
+    at = dict(zip(reductions, channels))
+    skips, widths = [], []
+    for s in _strides(reductions):
+        skips.append(k * at.get(s, 0))
+        widths.append(at.get(s, widths[-1] if widths else channels[0]))   # a level without a feature keeps the finer width
+    return skips, widths
 
 def _attn(kind:str|None, c:int) -> nn.Module:
     "The attention block on the deepest feature: 'sspcbma' (MACoW), 'sspcab' (ablation) or None."
@@ -115,7 +132,7 @@ def forward(self:ConvNeXtDecoder, skips:list, sizes:list):
 # %% ../nbs/22_unets.ipynb #92e7d376
 class ConvNeXtUNet(nn.Module):
     "MACoW's reconstructive ConvNeXtV2 U-Net: stem + ConvNeXtV2, SSPCBMA at the bottleneck, bilinear decoder → image."
-    def __init__(self, backbone:str='convnextv2_atto', # timm `convnextv2_*` name
+    def __init__(self, backbone:str='convnextv2_atto', # timm `convnextv2_*` name (or any features_only model)
                  c_stem:int=32, # stem width
                  in_channels:int=3, out_channels:int=3,
                  attn:str|None='sspcbma', # 'sspcbma' (MACoW), 'sspcab' or None (ablation)
@@ -125,19 +142,19 @@ class ConvNeXtUNet(nn.Module):
         self.encoder = ConvNeXtEncoder(backbone, c_stem, in_channels, pretrained, weights_path)
         C = self.encoder.channels
         self.attn_enc = _attn(attn, C[-1])
-        self.decoder = ConvNeXtDecoder([C[0], 0, *C[1:]], [C[0], C[0], *C[1:]], _attn(attn, C[-1]))
+        self.decoder = ConvNeXtDecoder(*_level_channels(C, self.encoder.reductions), _attn(attn, C[-1]))
         self.head = nn.Conv2d(C[0], out_channels, 3, padding=1)
 
 @patch
 def forward(self:ConvNeXtUNet, x):
     f = self.encoder(x)
     f[-1] = self.attn_enc(f[-1])                                       # SSPCBMA at the end of the encoder
-    return self.head(self.decoder(*_levels(f, x.shape[-2:])))
+    return self.head(self.decoder(*_levels(f, x.shape[-2:], self.encoder.reductions)))
 
 # %% ../nbs/22_unets.ipynb #fe21608f
 class ConvNeXtDiscUNet(nn.Module):
     "MACoW's discriminative ConvNeXtV2 U-Net: one encoder for image and reconstruction, concat per level → 2 logits."
-    def __init__(self, backbone:str='convnextv2_atto', # timm `convnextv2_*` name
+    def __init__(self, backbone:str='convnextv2_atto', # timm `convnextv2_*` name (or any features_only model)
                  c_stem:int=32, # stem width
                  in_channels:int=3, # channels of each of the two images
                  n_classes:int=2, # output logits per pixel (normal, anomalous)
@@ -146,7 +163,7 @@ class ConvNeXtDiscUNet(nn.Module):
         super().__init__()
         self.encoder = ConvNeXtEncoder(backbone, c_stem, in_channels, pretrained, weights_path)
         C = self.encoder.channels
-        self.decoder = ConvNeXtDecoder([2 * C[0], 0, *(2 * c for c in C[1:])], [C[0], C[0], *C[1:]])
+        self.decoder = ConvNeXtDecoder(*_level_channels(C, self.encoder.reductions, k=2))
         self.head = nn.Conv2d(C[0], n_classes, 3, padding=1)
 
 @patch
@@ -155,7 +172,7 @@ def forward(self:ConvNeXtDiscUNet, x, x_rec):
     B = x.shape[0]
     f = self.encoder(torch.cat([x, x_rec]))                            # one encoder, both images
     concat_feat = [torch.cat([t[:B], t[B:]], 1) for t in f]
-    return self.head(self.decoder(*_levels(concat_feat, x.shape[-2:])))
+    return self.head(self.decoder(*_levels(concat_feat, x.shape[-2:], self.encoder.reductions)))
 
 # %% ../nbs/22_unets.ipynb #95ee6ec4
 def _cbl(c_in:int, c_out:int, stride:int=1, slope:float=0.2) -> list:
