@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from ..training import Config, Trainer, autocast_for, make_config, make_scheduler
+from ..factory import FACTORY_CATEGORIES
 from ..losses import smooth_l1_loss, ssim_loss, focal_loss, dice_loss
 from ..attention import SSPCAB, SSPCBMA, sspcab_loss
 from ..unets import ConvNeXtUNet, ConvNeXtDiscUNet
@@ -26,10 +27,10 @@ from ..weighting import MSdW, WEIGHTINGS, per_synthesis
 from ..metrics import pooled_max_score
 
 # %% auto #0
-__all__ = ['SYNTHESIZERS', 'ATTENTIONS', 'FG_MODES', 'MACOW_PRESETS', 'TERMS', 'RESUME_FREE', 'MACOW_PAPER_RESULTS',
-           'MACOW_TABLE6', 'ABLATION_KEYS', 'convnextv2_smoke', 'macow_config', 'MACoW', 'AttentionLoss',
-           'macow_synthesizer', 'balanced_methods', 'macow_terms', 'MACoWStep', 'build_macow', 'normal_batches',
-           'train_macow', 'macow_predict', 'macow_paper_numbers', 'ablation_grid', 'format_ablation']
+__all__ = ['SYNTHESIZERS', 'ATTENTIONS', 'FG_MODES', 'OBJECT_CATEGORIES', 'MACOW_PRESETS', 'TERMS', 'RESUME_FREE',
+           'MACOW_PAPER_RESULTS', 'MACOW_TABLE6', 'ABLATION_KEYS', 'convnextv2_smoke', 'macow_config', 'MACoW',
+           'AttentionLoss', 'macow_synthesizer', 'balanced_methods', 'macow_terms', 'MACoWStep', 'build_macow',
+           'normal_batches', 'train_macow', 'macow_predict', 'macow_paper_numbers', 'ablation_grid', 'format_ablation']
 
 # %% ../../nbs/papers/50_papers.macow.ipynb #ceb03b04
 import timm
@@ -46,12 +47,14 @@ if not timm.is_model('convnextv2_smoke'): register_model(convnextv2_smoke)
 # %% ../../nbs/papers/50_papers.macow.ipynb #3ad97f04
 SYNTHESIZERS = ('perlin', 'nsa', 'mask', 'cutpaste')
 ATTENTIONS = ('none', 'sspcab', 'sspcbma')
-FG_MODES = ('none', 'auto')   # where synthesis may put anomalies: anywhere (textures), or on each image's estimated object
+FG_MODES = ('none', 'auto', 'objects')   # anomalies anywhere, on each image's estimated object, or 'auto' on object categories
+OBJECT_CATEGORIES = ({name for name, spec in FACTORY_CATEGORIES.items() if spec['kind'] == 'object'}
+                     | {'bottle', 'capsule', 'hazelnut', 'metal_nut', 'pill', 'screw', 'toothbrush', 'zipper'})  # MVTec AD
 
 _common = dict(pretrained=False, weights_path='', attention='sspcbma', weighting='msdw', weight_update='epoch',
                synthesizers=SYNTHESIZERS, sspcab_lambda=0.1, schedule='multistep', milestones=(0.8, 0.9), gamma=0.2,
                weight_decay=0.0, clip_grad=0.0, amp='', dtd='', eval_batch_size=16, stop_after=0, ckpt_every=1,
-               fg='none')
+               fg='objects')
 
 MACOW_PRESETS = {
     'smoke': dict(_common, image_size=32, backbone='convnextv2_smoke', c_stem=8, epochs=2, steps_per_epoch=2,
@@ -63,9 +66,11 @@ MACOW_PRESETS = {
                   ckpt_every=10),
 }
 
-def macow_config(profile:str='cpu', **overrides) -> Config:
+def macow_config(profile:str='cpu', category:str|None=None, # the category trained on: decides fg='objects'
+                 **overrides) -> Config:
     "The MACoW config of `profile` with `overrides` (unknown keys and wrong types are errors)."
     cfg = make_config(MACOW_PRESETS, profile, **overrides)
+    if cfg.fg == 'objects' and category is not None: cfg['fg'] = 'auto' if category in OBJECT_CATEGORIES else 'none'
     if cfg.attention not in ATTENTIONS: raise ValueError(f"attention must be one of {ATTENTIONS}, got {cfg.attention!r}")
     if cfg.fg not in FG_MODES: raise ValueError(f"fg must be one of {FG_MODES}, got {cfg.fg!r}")
     if cfg.weighting not in WEIGHTINGS: raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {cfg.weighting!r}")
@@ -143,7 +148,7 @@ def macow_terms(rec:torch.Tensor, # reconstructions B×3×H×W
 class MACoWStep:
     "The MACoW training step: synthesis → both U-Nets → S×4 loss matrix → weighting (+ λ·attention loss)."
     def __init__(self, model:MACoW, synth:MultiSynthesis, weighting, rng:np.random.Generator, sspcab_lambda:float=0.1,
-                 fg:str='none'): # 'auto': every image is an object, its foreground estimated (`FG_MODES`)
+                 fg:str='none'): # 'auto': every image is an object, its foreground estimated; else textures
         self.model, self.synth, self.weighting, self.rng, self.sspcab_lambda = model, synth, weighting, rng, sspcab_lambda
         self.fg = fg
         attn = AttentionLoss(model.rec) if sspcab_lambda else None
