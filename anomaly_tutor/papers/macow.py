@@ -59,8 +59,8 @@ _common = dict(pretrained=False, weights_path='', attention='sspcbma', weighting
 MACOW_PRESETS = {
     'smoke': dict(_common, image_size=32, backbone='convnextv2_smoke', c_stem=8, epochs=2, steps_per_epoch=2,
                   batch_size=4, lr=1e-3, score_pool=5, eval_size=0),
-    'cpu': dict(_common, image_size=64, backbone='convnextv2_atto', c_stem=16, epochs=30, steps_per_epoch=40,
-                batch_size=8, lr=5e-4, score_pool=3, eval_size=128, ckpt_every=5),
+    'cpu': dict(_common, image_size=64, backbone='tf_efficientnet_lite0', pretrained=True, c_stem=16, epochs=30,
+                steps_per_epoch=40, batch_size=8, lr=5e-4, score_pool=3, eval_size=128, ckpt_every=5),
     'paper': dict(_common, image_size=256, backbone='convnextv2_tiny.fcmae_ft_in1k', c_stem=32, pretrained=True,
                   epochs=700, steps_per_epoch=0, batch_size=8, lr=1e-4, score_pool=21, eval_size=256, amp='bf16',
                   ckpt_every=10),
