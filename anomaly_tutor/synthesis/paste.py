@@ -170,7 +170,8 @@ class CutPasteScar(Synthesizer):
         w = max(1, round(rng.uniform(*self.width) * k))
         h = max(1, round(rng.uniform(*self.height) * k))
         on = None if fg is None else foreground_pixels(fg, 'CutPasteScar')
-        y0, x0 = (rng.integers(0, H - h + 1), rng.integers(0, W - w + 1)) if on is None else corner_on(on, h, w, H, W, rng)
+        if on is None: y0, x0 = rng.integers(0, H - h + 1), rng.integers(0, W - w + 1)
+        else: y0, x0 = corner_on(on, h, w, H, W, rng)
         strip = colour_jitter(img[y0:y0 + h, x0:x0 + w], rng, *[self.jitter] * 4)
         rotated, alpha = rotate_expand(strip, rng.uniform(*self.rotation))
         rh, rw = alpha.shape
