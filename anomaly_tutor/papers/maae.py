@@ -37,7 +37,7 @@ MAAE_PRESETS = {
     'smoke': dict(_common, backbone='tf_efficientnet_lite0', pretrained=False, image_size=64, depth=3, M=1, dilation=1,
                   lr=1e-3, lr_noise=1e-3, batch_size=4, epochs=2, steps_per_epoch=2, eval_size=0),
     'cpu': dict(_common, backbone='tf_efficientnet_lite0', image_size=128, depth=6, M=1, dilation=2, lr=1e-3,
-                lr_noise=1e-4, batch_size=24, epochs=30, steps_per_epoch=0, eval_size=128),
+                lr_noise=1e-4, batch_size=24, epochs=90, steps_per_epoch=0, eval_size=128),
     'paper': dict(_common, backbone='tf_efficientnet_b4.in1k', image_size=256, depth=18, M=3, dilation=4, lr=1e-4,
                   lr_noise=1e-4, batch_size=64, epochs=1000, steps_per_epoch=0, eval_size=256),
 }

@@ -42,7 +42,7 @@ _common = dict(pretrained=True, weights_path='', cpam='residual', stage1=True, s
 SIAMESE_PRESETS = {
     'smoke': dict(_common, teacher='tf_efficientnet_lite0', image_size=64, epochs1=2, epochs2=1, steps_per_epoch=2,
                   batch_size=4, sigma=1.0, eval_size=0),
-    'cpu': dict(_common, teacher='tf_efficientnet_lite0', image_size=128, epochs1=5, epochs2=2, steps_per_epoch=0,
+    'cpu': dict(_common, teacher='tf_efficientnet_lite0', image_size=128, epochs1=25, epochs2=10, steps_per_epoch=0,
                 batch_size=8, sigma=2.0, eval_size=128),
     'paper': dict(_common, teacher='wide_resnet50_2.tv_in1k', image_size=256, epochs1=200, epochs2=20,
                   steps_per_epoch=0, batch_size=16, sigma=4.0, eval_size=256),
