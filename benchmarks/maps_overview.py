@@ -1,8 +1,10 @@
 """One figure of every assembled paper's anomaly maps on the same test images of one factory category, from the
 checkpoints of finished `cpu` runs (MACoW, FADeR, MAAE, MALA, Siamese U-Net), beside the PatchCore floor fitted here.
 
-    python benchmarks/maps_overview.py --category pill --macow runs/macow/pill --fader runs/fader/pill \
-        --maae runs/maae-cpu --mala runs/mala/all --siamese runs/siamese-cpu-pill --out results/overview_pill.png
+    python benchmarks/maps_overview.py --category pill --macow runs/macow-cpu-lite0-30/pill --fader runs/fader-cpu-pill \
+        --maae runs/maae-cpu-90ep --mala runs/mala-cpu --siamese runs/siamese-cpu-5x-all/pill --out results/overview_pill.png
+
+(the committed figure: the run folders of the committed `results/*-cpu`, each named in its README)
 
 Finished runs are loaded through each paper's own training function with `resume=True`, which reads the
 checkpoints and trains nothing more.
