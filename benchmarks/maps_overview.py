@@ -4,7 +4,7 @@ checkpoints of finished `cpu` runs (MACoW, FADeR, MAAE, MALA, Siamese U-Net), be
     python benchmarks/maps_overview.py --category pill --macow runs/macow-cpu-lite0-30/pill --fader runs/fader-cpu-pill \
         --maae runs/maae-cpu-90ep --mala runs/mala-cpu --siamese runs/siamese-cpu-5x-all/pill --out results/overview_pill.png
 
-(the committed figure: the run folders of the committed `results/*-cpu`, each named in its README)
+(the committed figure's runs; each gives the metrics of its paper's committed `results/*-cpu` run)
 
 Finished runs are loaded through each paper's own training function with `resume=True`, which reads the
 checkpoints and trains nothing more.
