@@ -66,7 +66,7 @@ def test_switches_ear_alone_and_random_masks(data, tmp_path):
 def test_bad_config_is_a_clear_error():
     with pytest.raises(KeyError, match='unknown config key'): fader_config('cpu', learning_rate=1e-3)
     with pytest.raises(ValueError, match='mask_source must be one of'): fader_config('cpu', mask_source='sam')
-    with pytest.raises(ValueError, match='not a multiple of the mosaic scale'): fader_config('cpu', image_size=100)
+    with pytest.raises(ValueError, match='not a multiple of the mosaic scale'): fader_config('cpu', image_size=102)
 
 
 def test_each_player_moves_only_under_its_own_loss(one_thread):

@@ -45,8 +45,8 @@ _common = dict(mask_source='feature', mask_fraction=0.3, m=8, hidden=256, ear_lr
 FADER_PRESETS = {
     'smoke': dict(_common, image_size=64, widths=(8, 16, 16, 16, 16), ear_epochs=2, fader_epochs=1, steps_per_epoch=2,
                   batch_size=4, mean_filter=5, eval_size=0),
-    'cpu': dict(_common, image_size=128, widths=(16, 32, 64, 64, 64), ear_epochs=12, fader_epochs=4, steps_per_epoch=0,
-                batch_size=8, mean_filter=11, eval_size=128),
+    'cpu': dict(_common, image_size=128, m=4, widths=(16, 32, 64, 64, 64), ear_epochs=40, fader_epochs=10,
+                steps_per_epoch=0, batch_size=8, mean_filter=11, eval_size=128),
     'paper': dict(_common, mask_source='dino', image_size=256, widths=(64, 128, 256, 512, 512), ear_epochs=300,
                   ear_lr=1e-4, fader_epochs=100, lr=1e-4, steps_per_epoch=0, batch_size=16, mean_filter=21,
                   eval_size=256, prior_bank=200_000),
