@@ -1,10 +1,11 @@
 """One figure of every assembled paper's anomaly maps on the same test images of one factory category, from the
 checkpoints of finished `cpu` runs (MACoW, FADeR, MAAE, MALA, Siamese U-Net), beside the PatchCore floor fitted here.
 
-    python benchmarks/maps_overview.py --category pill --macow runs/macow-cpu-lite0-30/pill --fader runs/fader-cpu-pill \
-        --maae runs/maae-cpu-90ep --mala runs/mala-cpu --siamese runs/siamese-cpu-5x-all/pill --out results/overview_pill.png
+    python benchmarks/maps_overview.py --category pill --macow runs/macow-cpu-abl-pill --fader runs/fader-cpu-m4/pill \
+        --maae runs/ov/maae --mala runs/ov/mala1 --siamese runs/ov/siamese-pill --out results/overview_pill.png
 
-(the committed figure's runs; each gives the metrics of its paper's committed `results/*-cpu` run)
+(the committed figure's runs: each reproduces its paper's committed `results/*-cpu` run to the last digit; MALA's
+was made with `OMP_NUM_THREADS=1`, as its committed run was, because the thread count changes its sums)
 
 Finished runs are loaded through each paper's own training function with `resume=True`, which reads the
 checkpoints and trains nothing more.
